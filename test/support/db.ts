@@ -1,0 +1,67 @@
+// Per-file databases cloned from the migrated template, and small helpers around them.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { databaseUrl, TEMPLATE_DATABASE } from './urls.js';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  /** A pool connected as the server's superuser (the schema owner's peer). */
+  pool: pg.Pool;
+  drop(): Promise<void>;
+}
+
+export function adminUrl(): string {
+  return inject('adminUrl');
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl() });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** A new database; migrated (a clone of the template) unless `empty`. */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
+  const name = `authdb_test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(options.empty ? `CREATE DATABASE ${name}` : `CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`);
+  const url = databaseUrl(adminUrl(), name);
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  return {
+    url,
+    name,
+    pool,
+    drop: async () => {
+      await pool.end();
+      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+/** Runs `fn` inside a transaction that is always rolled back. */
+export async function inRolledBackTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    return await fn(client);
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+}
+
+/** The SQLSTATE and message of the error `promise` rejects with; fails when it resolves. */
+export async function pgError(promise: Promise<unknown>): Promise<{ code: string; message: string; detail?: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    const e = error as pg.DatabaseError;
+    return { code: e.code ?? '', message: e.message, detail: e.detail };
+  }
+  throw new Error('expected the query to fail, but it succeeded');
+}
