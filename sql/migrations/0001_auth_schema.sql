@@ -108,7 +108,7 @@ CREATE TABLE auth.keys (
   , created_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 -- One key per (provider, kid, alg): duplicate kids are kept apart by algorithm.
-CREATE UNIQUE INDEX keys_provider_kid_alg ON auth.keys (provider_id, pg_catalog.coalesce(kid, ''), alg);
+CREATE UNIQUE INDEX keys_provider_kid_alg ON auth.keys (provider_id, coalesce(kid, ''), alg);
 CREATE UNIQUE INDEX keys_provider_thumbprint_alg ON auth.keys (provider_id, thumbprint, alg);
 
 -- Key material, precomputed at registration for fast verification, one table per key type.

@@ -1,0 +1,151 @@
+-- Token verification, in the order of RFC 7515 §5.2 and RFC 7519 §7.2: parse; find the provider by
+-- `iss` and the key by `kid` and `alg` (security model §1); verify the signature; validate claims.
+-- Verification reads only: it works on a read-only hot standby (security model §7).
+
+-- The provider a token names in `iss`. The claim is read before the signature is checked, only to
+-- choose keys; it is checked again, with every other claim, after the signature verified.
+CREATE OR REPLACE FUNCTION auth._token_provider(p_header jsonb, p_claims jsonb)
+RETURNS auth.providers
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  v_provider auth.providers;
+BEGIN
+  IF NOT p_claims ? 'iss' THEN
+    PERFORM auth._reject('missing_claim', '"iss" is required to choose the provider');
+  END IF;
+  IF jsonb_typeof(p_claims -> 'iss') <> 'string' THEN
+    PERFORM auth._reject('invalid_claim', '"iss" is not a string');
+  END IF;
+  SELECT * INTO v_provider FROM auth.providers WHERE issuer = p_claims ->> 'iss';
+  IF NOT FOUND THEN
+    IF p_header ? 'kid' AND EXISTS (SELECT 1 FROM auth.keys WHERE kid = p_header ->> 'kid') THEN
+      PERFORM auth._reject('issuer_mismatch', 'the key named by "kid" belongs to a provider with another issuer');
+    END IF;
+    PERFORM auth._reject('unknown_issuer', 'no provider has the token''s "iss" as its issuer');
+  END IF;
+  RETURN v_provider;
+END
+$$;
+
+-- Whether a key may verify now: active, or retired and still within its grace period.
+CREATE OR REPLACE FUNCTION auth._key_usable(p_key auth.keys)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+  SELECT p_key.status = 'active'
+      OR (p_key.status = 'retired' AND coalesce(p_key.verify_until > clock_timestamp(), false))
+$$;
+
+-- Raises the rejection a key that may not verify deserves.
+CREATE OR REPLACE FUNCTION auth._require_usable_key(p_key auth.keys)
+RETURNS void
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+  IF p_key.status = 'revoked' THEN
+    PERFORM auth._reject('key_revoked', format('key %s was revoked', coalesce(p_key.kid, '#' || p_key.id)));
+  END IF;
+  IF NOT auth._key_usable(p_key) THEN
+    PERFORM auth._reject('unknown_key', format('key %s was retired and its grace period is over', coalesce(p_key.kid, '#' || p_key.id)));
+  END IF;
+END
+$$;
+
+-- One signature check, dispatched on the algorithm's family.
+CREATE OR REPLACE FUNCTION auth._verify_signature(p_key_id bigint, p_algorithm auth.algorithms, p_signing_input bytea, p_signature bytea)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+  -- one statement per family: each is planned only when reached
+  CASE p_algorithm.family
+    WHEN 'hmac'      THEN RETURN coalesce(auth._verify_hmac(p_key_id, p_algorithm.alg, p_signing_input, p_signature), false);
+    WHEN 'rsa_pkcs1' THEN RETURN coalesce(auth._verify_rsa_pkcs1(p_key_id, p_algorithm.alg, p_signing_input, p_signature), false);
+    WHEN 'rsa_pss'   THEN RETURN coalesce(auth._verify_rsa_pss(p_key_id, p_algorithm.alg, p_signing_input, p_signature), false);
+    WHEN 'ecdsa'     THEN RETURN coalesce(auth._verify_ecdsa(p_key_id, p_algorithm.alg, p_signing_input, p_signature), false);
+    WHEN 'eddsa'     THEN RETURN coalesce(auth._verify_eddsa(p_key_id, p_algorithm.alg, p_signing_input, p_signature), false);
+  END CASE;
+END
+$$;
+
+-- The full check of a token; returns its claims, the key that verified it, and the moment the
+-- identity ends (exp + leeway). Uses and fills the verified-token cache.
+CREATE OR REPLACE FUNCTION auth._verify_token(p_jwt text, OUT claims jsonb, OUT key_id bigint, OUT valid_until numeric)
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+  v_digest    bytea;
+  v_token     record;
+  v_provider  auth.providers;
+  v_key       auth.keys;
+  v_kid       text;
+  v_verified  boolean := false;
+  v_tried     int := 0;
+BEGIN
+  IF p_jwt IS NULL THEN
+    PERFORM auth._reject('malformed', 'the token is NULL');
+  END IF;
+  IF octet_length(p_jwt) <= 16384 THEN
+    v_digest := sha256(convert_to(p_jwt, 'UTF8'));
+    SELECT c.key_id, c.claims INTO key_id, claims FROM auth._vcache_get(v_digest) AS c;
+    IF key_id IS NOT NULL THEN
+      SELECT * INTO v_key FROM auth.keys AS k WHERE k.id = key_id;
+      IF NOT FOUND THEN
+        PERFORM auth._reject('unknown_key', 'the key that verified this token was removed');
+      END IF;
+      PERFORM auth._require_usable_key(v_key);
+      SELECT * INTO v_provider FROM auth.providers AS p WHERE p.id = v_key.provider_id;
+      valid_until := auth._validate_claims(v_provider, claims);
+      RETURN;
+    END IF;
+  END IF;
+
+  v_token := auth._jws_parse(p_jwt);
+  claims := v_token.claims;
+  v_provider := auth._token_provider(v_token.header, claims);
+  -- Security model §1: the provider's allow-list must hold the header's alg.
+  IF v_provider.algorithms IS NOT NULL AND NOT (v_token.algorithm).alg = ANY (v_provider.algorithms) THEN
+    PERFORM auth._reject('unsupported_algorithm', format('provider %s does not allow %s', v_provider.name, (v_token.algorithm).alg));
+  END IF;
+
+  v_kid := v_token.header ->> 'kid';
+  IF v_kid IS NOT NULL THEN
+    SELECT * INTO v_key FROM auth.keys AS k
+     WHERE k.provider_id = v_provider.id AND k.kid = v_kid AND k.alg = (v_token.algorithm).alg;
+    IF NOT FOUND THEN
+      IF EXISTS (SELECT 1 FROM auth.keys AS k WHERE k.provider_id = v_provider.id AND k.kid = v_kid) THEN
+        -- security model §1: a key is pinned to its algorithm (this is what stops HS256-with-the-RSA-key)
+        PERFORM auth._reject('unsupported_algorithm', format('key %s is not registered for %s', v_kid, (v_token.algorithm).alg));
+      END IF;
+      PERFORM auth._reject('unknown_key', format('provider %s has no key %s', v_provider.name, v_kid));
+    END IF;
+    PERFORM auth._require_usable_key(v_key);
+    v_verified := auth._verify_signature(v_key.id, v_token.algorithm, v_token.signing_input, v_token.signature);
+  ELSE
+    -- No kid: try the provider's usable keys of this alg (design: defaults).
+    FOR v_key IN
+      SELECT * FROM auth.keys AS k
+       WHERE k.provider_id = v_provider.id AND k.alg = (v_token.algorithm).alg AND k.status <> 'revoked'
+       ORDER BY k.id
+    LOOP
+      CONTINUE WHEN NOT auth._key_usable(v_key);
+      v_tried := v_tried + 1;
+      v_verified := auth._verify_signature(v_key.id, v_token.algorithm, v_token.signing_input, v_token.signature);
+      EXIT WHEN v_verified;
+    END LOOP;
+    IF v_tried = 0 THEN
+      PERFORM auth._reject('unknown_key', format('provider %s has no usable %s key', v_provider.name, (v_token.algorithm).alg));
+    END IF;
+  END IF;
+  IF NOT v_verified THEN
+    PERFORM auth._reject('bad_signature', format('the signature does not verify with %s', (v_token.algorithm).alg));
+  END IF;
+
+  valid_until := auth._validate_claims(v_provider, claims);
+  key_id := v_key.id;
+  IF v_digest IS NOT NULL THEN
+    PERFORM auth._vcache_put(v_digest, key_id, claims);
+  END IF;
+END
+$$;
