@@ -2,7 +2,7 @@
 // `authdb dev` and as the test fallback when no database URL or Docker engine is available.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -65,6 +65,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const port = options.port ?? (await freePort());
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   await mkdir(options.dir, { recursive: true });
+  // When run as root, the server runs as `postgres`, which must be able to reach its data directory.
+  if (isRoot) await chmod(options.dir, 0o755);
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
