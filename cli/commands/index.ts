@@ -1,0 +1,8 @@
+// Every command of the CLI; each module only wires commander to the library in src/.
+import type { Command } from 'commander';
+import { registerDev } from './dev.js';
+import { registerKeys } from './keys.js';
+import { registerMigrate } from './migrate.js';
+import { registerVerify } from './verify.js';
+
+export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev];
