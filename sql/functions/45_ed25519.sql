@@ -192,13 +192,14 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT decode(regexp_replace(reverse(auth._ed25519_hex64(
-           auth._ed25519_fe_canon(p_y) + mod(auth._ed25519_fe_canon(p_x), 2) * 2::numeric ^ 255)),
+           auth._ed25519_fe_canon(p_y) + mod(auth._ed25519_fe_canon(p_x), 2)
+             * 57896044618658097711785492504343953926634992332820282019728792003956564819968)),  -- 2^255
          '(.)(.)', '\2\1', 'g'), 'hex')
 $$;
 
--- Signed radix-256 digits of 0 <= s < 2^255 - c: s = sum_{i<32} d_i 256^i with -128 <= d_i <= 127,
+-- Signed radix-256 digits of 0 <= s < 2^256 - c (about 2^255): s = sum_{i<32} d_i 256^i with -128 <= d_i <= 127,
 -- read as the octets of s + 0x8080...80 minus 128 (each octet absorbs the borrow of the one below).
--- Returned as 64 hex digits of s + c, little-endian octet i at position 63 - 2i.
+-- Element i + 1 of the result is d_i. (46_eddsa.sql does the same inside its table look-up.)
 CREATE OR REPLACE FUNCTION auth._ed25519_radix256(p_s numeric)
 RETURNS int[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
