@@ -89,6 +89,8 @@ DECLARE
   v_ry    numeric;
   v_s     numeric;
   v_k     numeric;
+  v_hs    text;
+  v_hk    text;
   v_ypx   numeric[];
   v_ymx   numeric[];
   v_t2d   numeric[];
@@ -121,29 +123,34 @@ BEGIN
   END IF;
   -- 2. k = SHA-512(R || A || M) mod L
   v_k := mod(auth._ed25519_le_to_numeric(sha512(v_r || v_key || p_signing_input)), c_l);
-  -- 3. the 64 table points: digit d_i of S (of k) selects |d_i| 256^i B (of -A), negated when d_i < 0:
-  --    -(y+x, y-x, 2dxy) = (y-x, y+x, -2dxy). Digits as in auth._ed25519_radix256.
-  WITH digits AS (
-    SELECT i
-         , ('x' || substr(hs, 63 - 2 * i, 2))::bit(8)::int - 128 AS ds
-         , ('x' || substr(hk, 63 - 2 * i, 2))::bit(8)::int - 128 AS dk
-      FROM (SELECT auth._ed25519_hex64(v_s + auth._ed25519_c()) AS hs
-                 , auth._ed25519_hex64(v_k + auth._ed25519_c()) AS hk) AS h
-         , generate_series(0, 31) AS i
-  ), points AS (
-    SELECT d.ds AS digit, b.ypx, b.ymx, b.t2d
-      FROM digits AS d JOIN auth.ed25519_base_multiples AS b ON b.pos = 128 * d.i + abs(d.ds) - 1
-     WHERE d.ds <> 0
-    UNION ALL
-    SELECT d.dk, m.ypx, m.ymx, m.t2d
-      FROM digits AS d JOIN auth.okp_key_multiples AS m ON m.key_id = p_key_id AND m.pos = 128 * d.i + abs(d.dk) - 1
-     WHERE d.dk <> 0
-  )
-  SELECT array_agg(CASE WHEN digit > 0 THEN ypx ELSE ymx END)
-       , array_agg(CASE WHEN digit > 0 THEN ymx ELSE ypx END)
-       , array_agg(CASE WHEN digit > 0 THEN t2d ELSE -t2d END)
+  -- 3. the 64 table points: digit d_i of S (of k) selects |d_i| 256^i B (of -A) at pos 128 i + |d_i| - 1,
+  --    negated when d_i < 0: -(y+x, y-x, 2dxy) = (y-x, y+x, -2dxy). Digits as in
+  --    auth._ed25519_radix256: octet i of s + c, hex digits 63 - 2i and 64 - 2i, minus 128.
+  --    Each table is read by one index scan over the array of positions.
+  v_hs := auth._ed25519_hex64(v_s + auth._ed25519_c());
+  v_hk := auth._ed25519_hex64(v_k + auth._ed25519_c());
+  SELECT array_agg(CASE WHEN positive THEN ypx ELSE ymx END)
+       , array_agg(CASE WHEN positive THEN ymx ELSE ypx END)
+       , array_agg(CASE WHEN positive THEN t2d ELSE -t2d END)
     INTO v_ypx, v_ymx, v_t2d
-    FROM points;
+    FROM (
+      SELECT ('x' || substr(v_hs, 63 - 2 * (b.pos / 128), 2))::bit(8)::int > 128 AS positive, b.ypx, b.ymx, b.t2d
+        FROM auth.ed25519_base_multiples AS b
+       WHERE b.pos = ANY (ARRAY(
+               SELECT 128 * i + abs(d) - 1
+                 FROM (SELECT i, ('x' || substr(v_hs, 63 - 2 * i, 2))::bit(8)::int - 128 AS d
+                         FROM generate_series(0, 31) AS i) AS digits
+                WHERE d <> 0))
+      UNION ALL
+      SELECT ('x' || substr(v_hk, 63 - 2 * (m.pos / 128), 2))::bit(8)::int > 128, m.ypx, m.ymx, m.t2d
+        FROM auth.okp_key_multiples AS m
+       WHERE m.key_id = p_key_id
+         AND m.pos = ANY (ARRAY(
+               SELECT 128 * i + abs(d) - 1
+                 FROM (SELECT i, ('x' || substr(v_hk, 63 - 2 * i, 2))::bit(8)::int - 128 AS d
+                         FROM generate_series(0, 31) AS i) AS digits
+                WHERE d <> 0))
+    ) AS points;
   -- R' = sum of the points: madd-2008-hwcd-3 (EFD, a = -1, Z2 = 1, k T2 precomputed), 7M:
   --   A = (Y1-X1)(y2-x2), B = (Y1+X1)(y2+x2), C = T1 (2d x2 y2), D = 2 Z1,
   --   X3 = (B-A)(D-C), Y3 = (D+C)(B+A), T3 = (B-A)(B+A), Z3 = (D-C)(D+C).
