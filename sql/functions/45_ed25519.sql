@@ -347,50 +347,83 @@ $$;
 
 -- The fixed-base table of an affine point P (see migration 0004): for window i in 0..31 and
 -- j in 1..128, j * 256^i * P as (y + x, y - x, 2 d x y) mod p at pos = 128 i + j - 1.
--- 32 * (127 additions + 1 doubling) in extended coordinates, then all 4096 Z inverted at once
--- with Montgomery's trick (3 multiplications each and one inversion).
+-- Per window: 127 additions of Q = 256^i P (add-2008-hwcd-3, 8M + 1*k, written inline with the
+-- Barrett steps of the header), then 256^(i+1) P = [2](128 Q) (dbl-2008-hwcd). All 4096 Z are
+-- then inverted at once with Montgomery's trick (3M each and one inversion).
 CREATE OR REPLACE FUNCTION auth._ed25519_multiples(p_x numeric, p_y numeric)
 RETURNS TABLE (pos int, ypx numeric, ymx numeric, t2d numeric)
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_base numeric[] := ARRAY[p_x, p_y, 1, auth._ed25519_fe_mul(p_x, p_y)];   -- 256^i P
-  v_acc  numeric[];
+  c_p    CONSTANT numeric := auth._ed25519_p();
+  c_inv  CONSTANT numeric := auth._ed25519_p_inv();
+  c_d2   CONSTANT numeric := auth._ed25519_d2();
+  v_base numeric[] := ARRAY[p_x, p_y, 1, auth._ed25519_fe_mul(p_x, p_y)];   -- Q = 256^i P
+  v_qymx numeric;   -- Y2 - X2, Y2 + X2, k T2, 2 Z2 of Q
+  v_qypx numeric;
+  v_qt   numeric;
+  v_qz   numeric;
+  v_x    numeric;   -- the running multiple j Q
+  v_y    numeric;
+  v_z    numeric;
+  v_t    numeric;
+  v_a    numeric;
+  v_b    numeric;
+  v_c    numeric;
+  v_d    numeric;
   v_xs   numeric[] := '{}';
   v_ys   numeric[] := '{}';
   v_zs   numeric[] := '{}';
   v_pre  numeric[] := '{}';   -- v_pre[n] = Z_1 ... Z_n
-  v_inv  numeric;
   v_zi   numeric;
-  v_x    numeric;
-  v_y    numeric;
   n      int;
 BEGIN
   FOR i IN 0..31 LOOP
-    v_acc := v_base;
+    v_x := v_base[1];  v_y := v_base[2];  v_z := v_base[3];  v_t := v_base[4];
+    v_qymx := v_y - v_x;
+    v_qypx := v_y + v_x;
+    v_qt := v_t * c_d2;  v_qt := v_qt - trunc(v_qt * c_inv) * c_p;
+    v_qz := v_z + v_z;
     FOR j IN 1..128 LOOP
       n := 128 * i + j;
-      v_xs[n] := v_acc[1];
-      v_ys[n] := v_acc[2];
-      v_zs[n] := v_acc[3];
-      v_pre[n] := CASE WHEN n = 1 THEN v_acc[3] ELSE auth._ed25519_fe_mul(v_pre[n - 1], v_acc[3]) END;
-      IF j < 128 THEN
-        v_acc := auth._ed25519_add(v_acc, v_base);
+      v_xs[n] := v_x;
+      v_ys[n] := v_y;
+      v_zs[n] := v_z;
+      IF n = 1 THEN
+        v_pre[n] := v_z;
+      ELSE
+        v_a := v_pre[n - 1] * v_z;  v_pre[n] := v_a - trunc(v_a * c_inv) * c_p;
       END IF;
+      EXIT WHEN j = 128;
+      -- (j+1) Q = j Q + Q, add-2008-hwcd-3
+      v_a := (v_y - v_x) * v_qymx;  v_a := v_a - trunc(v_a * c_inv) * c_p;
+      v_b := (v_y + v_x) * v_qypx;  v_b := v_b - trunc(v_b * c_inv) * c_p;
+      v_c := v_t * v_qt;            v_c := v_c - trunc(v_c * c_inv) * c_p;
+      v_d := v_z * v_qz;            v_d := v_d - trunc(v_d * c_inv) * c_p;
+      v_x := (v_b - v_a) * (v_d - v_c);  v_x := v_x - trunc(v_x * c_inv) * c_p;
+      v_y := (v_d + v_c) * (v_b + v_a);  v_y := v_y - trunc(v_y * c_inv) * c_p;
+      v_t := (v_b - v_a) * (v_b + v_a);  v_t := v_t - trunc(v_t * c_inv) * c_p;
+      v_z := (v_d - v_c) * (v_d + v_c);  v_z := v_z - trunc(v_z * c_inv) * c_p;
     END LOOP;
-    v_base := auth._ed25519_double(v_acc);                          -- 256 * 256^i P
+    v_base := auth._ed25519_double(ARRAY[v_x, v_y, v_z, v_t]);       -- 256 Q = 256^(i+1) P
   END LOOP;
-  v_inv := auth._ed25519_fe_pow(v_pre[4096]);                         -- 1 / (Z_1 ... Z_4096)
+  v_c := auth._ed25519_fe_pow(v_pre[4096]);                          -- 1 / (Z_1 ... Z_4096)
   FOR n IN REVERSE 4096..1 LOOP
-    v_zi := CASE WHEN n = 1 THEN v_inv ELSE auth._ed25519_fe_mul(v_inv, v_pre[n - 1]) END;   -- 1 / Z_n
-    v_inv := auth._ed25519_fe_mul(v_inv, v_zs[n]);
-    v_x := auth._ed25519_fe_canon(auth._ed25519_fe_mul(v_xs[n], v_zi));
-    v_y := auth._ed25519_fe_canon(auth._ed25519_fe_mul(v_ys[n], v_zi));
+    IF n = 1 THEN
+      v_zi := v_c;
+    ELSE
+      v_zi := v_c * v_pre[n - 1];  v_zi := v_zi - trunc(v_zi * c_inv) * c_p;      -- 1 / Z_n
+      v_c := v_c * v_zs[n];        v_c := v_c - trunc(v_c * c_inv) * c_p;         -- 1 / (Z_1 ... Z_n-1)
+    END IF;
+    v_x := v_xs[n] * v_zi;  v_x := v_x - trunc(v_x * c_inv) * c_p;
+    v_y := v_ys[n] * v_zi;  v_y := v_y - trunc(v_y * c_inv) * c_p;
+    v_t := v_x * v_y;       v_t := v_t - trunc(v_t * c_inv) * c_p;
+    v_t := v_t * c_d2;
     pos := n - 1;
-    ypx := auth._ed25519_fe_canon(v_y + v_x);
-    ymx := auth._ed25519_fe_canon(v_y - v_x);
-    t2d := auth._ed25519_fe_canon(auth._ed25519_fe_mul(auth._ed25519_fe_mul(v_x, v_y), auth._ed25519_d2()));
+    ypx := mod(v_y + v_x, c_p);  IF ypx < 0 THEN ypx := ypx + c_p; END IF;
+    ymx := mod(v_y - v_x, c_p);  IF ymx < 0 THEN ymx := ymx + c_p; END IF;
+    t2d := mod(v_t, c_p);        IF t2d < 0 THEN t2d := t2d + c_p; END IF;
     RETURN NEXT;
   END LOOP;
 END

@@ -1,0 +1,81 @@
+// Wycheproof's Ed25519 vectors (RFC 8032 §5.1.7 verification) against auth._verify_eddsa.
+// valid must verify; invalid (and acceptable, of which this file has none) must not.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+
+interface WycheproofTest {
+  tcId: number;
+  comment: string;
+  msg: string;
+  sig: string;
+  result: 'valid' | 'invalid' | 'acceptable';
+  flags: string[];
+}
+interface WycheproofGroup {
+  publicKey: { pk: string };
+  publicKeyJwk: { kty: string; crv: string; x: string };
+  tests: WycheproofTest[];
+}
+
+const vectors = JSON.parse(
+  readFileSync(new URL('../../shared/vectors/wycheproof/ed25519_test.json', import.meta.url), 'utf8'),
+) as { numberOfTests: number; testGroups: WycheproofGroup[] };
+
+let db: TestDatabase;
+let providerId: number;
+const keyIds = new Map<string, number>();
+
+/** Registers the key once (several groups share one): a row in auth.keys, then the OKP material. */
+async function keyFor(group: WycheproofGroup): Promise<number> {
+  const pk = group.publicKey.pk;
+  const known = keyIds.get(pk);
+  if (known !== undefined) return known;
+  const jwk = { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pk, 'hex').toString('base64url') };
+  const { rows } = await db.pool.query<{ id: number }>(
+    `INSERT INTO auth.keys (provider_id, kid, alg, public_jwk, thumbprint)
+     VALUES ($1, $2, 'EdDSA', $3, $2) RETURNING id`,
+    [providerId, `wycheproof-${pk}`, JSON.stringify(jwk)],
+  );
+  const id = rows[0]!.id;
+  await db.pool.query(`SELECT auth._register_okp_key($1, 'EdDSA', $2::jsonb)`, [id, JSON.stringify(jwk)]);
+  keyIds.set(pk, id);
+  return id;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const { rows } = await db.pool.query<{ id: number }>(
+    `INSERT INTO auth.providers (name, issuer) VALUES ('wycheproof', 'https://wycheproof.test') RETURNING id`,
+  );
+  providerId = rows[0]!.id;
+});
+afterAll(async () => db?.drop());
+
+describe('Wycheproof ed25519_test.json', () => {
+  it('has the vectors this suite expects', () => {
+    const count = vectors.testGroups.reduce((n, group) => n + group.tests.length, 0);
+    expect(count).toBe(vectors.numberOfTests);
+    expect(count).toBeGreaterThan(100);
+  });
+
+  vectors.testGroups.forEach((group, index) => {
+    it(`group ${index} (key ${group.publicKey.pk.slice(0, 16)}…, ${group.tests.length} tests)`, async () => {
+      // the JWK Wycheproof ships is the same key
+      expect(Buffer.from(group.publicKeyJwk.x, 'base64url').toString('hex')).toBe(group.publicKey.pk);
+      const keyId = await keyFor(group);
+      const { rows } = await db.pool.query<{ verdicts: boolean[] }>(
+        `SELECT array_agg(auth._verify_eddsa($1, 'EdDSA', decode(t.msg, 'hex'), decode(t.sig, 'hex')) ORDER BY t.n) AS verdicts
+           FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t (msg, sig, n)`,
+        [keyId, group.tests.map((t) => t.msg), group.tests.map((t) => t.sig)],
+      );
+      const verdicts = rows[0]!.verdicts;
+      group.tests.forEach((test, i) => {
+        if (!['valid', 'invalid', 'acceptable'].includes(test.result)) throw new Error(`unknown result ${test.result}`);
+        const expected = test.result === 'valid';
+        expect(verdicts[i], `group ${index} tcId ${test.tcId} (${test.result}; ${test.flags.join(', ')}): ${test.comment}`)
+          .toBe(expected);
+      });
+    });
+  });
+});
