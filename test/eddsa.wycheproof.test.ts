@@ -37,7 +37,7 @@ async function keyFor(group: WycheproofGroup): Promise<number> {
      VALUES ($1, $2, 'EdDSA', $3, $2) RETURNING id`,
     [providerId, `wycheproof-${pk}`, JSON.stringify(jwk)],
   );
-  const id = rows[0]!.id;
+  const id = Number(rows[0]!.id);
   await db.pool.query(`SELECT auth._register_okp_key($1, 'EdDSA', $2::jsonb)`, [id, JSON.stringify(jwk)]);
   keyIds.set(pk, id);
   return id;
@@ -48,7 +48,7 @@ beforeAll(async () => {
   const { rows } = await db.pool.query<{ id: number }>(
     `INSERT INTO auth.providers (name, issuer) VALUES ('wycheproof', 'https://wycheproof.test') RETURNING id`,
   );
-  providerId = rows[0]!.id;
+  providerId = Number(rows[0]!.id);
 });
 afterAll(async () => db?.drop());
 
