@@ -1,0 +1,184 @@
+// authdb on a read-only hot standby (security model §7: verification never writes). A primary is
+// provisioned (migrations, a provider, keys, an RLS-protected table), a streaming replica is made
+// with pg_basebackup -R, and verification, identity and RLS are exercised on the replica.
+// Uses Debian's PostgreSQL 15 server package (pg_basebackup is not in the embedded packages).
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateUp } from '../src/migrate.js';
+import { pgError } from './support/db.js';
+import { DEBIAN_PG15_BIN, PgCluster } from './support/pg-cluster.js';
+import { TestIssuer } from './support/tokens.js';
+
+const available = existsSync(join(DEBIAN_PG15_BIN, 'pg_basebackup'));
+if (!available && process.env.CI) throw new Error(`CI needs Debian's postgresql-15 package (${DEBIAN_PG15_BIN})`);
+if (!available) console.warn(`standby tests skipped: no ${DEBIAN_PG15_BIN}/pg_basebackup (apt-get install postgresql-15)`);
+
+let primary: PgCluster | undefined;
+let standby: PgCluster | undefined;
+let primaryPool: pg.Pool;
+let standbyPool: pg.Pool;
+let issuer: TestIssuer;
+let edKid: string;
+
+async function waitForReplay(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('the standby did not replay the primary\'s changes within 30 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Runs `work` in a READ ONLY transaction as `authenticated`, after auth.init(token). */
+async function asUser<T>(pool: pg.Pool, token: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query('SET LOCAL ROLE authenticated');
+    await client.query('SELECT auth.init($1)', [token]);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+beforeAll(async () => {
+  if (!available) return;
+  primary = await PgCluster.create({ binDir: DEBIAN_PG15_BIN, settings: { wal_level: 'replica' } });
+  const setup = new pg.Client({ connectionString: primary.url() });
+  await setup.connect();
+  try {
+    await setup.query('CREATE DATABASE app');
+  } finally {
+    await setup.end();
+  }
+  const migrator = new pg.Client({ connectionString: primary.url('app') });
+  await migrator.connect();
+  try {
+    await migrateUp(migrator);
+  } finally {
+    await migrator.end();
+  }
+  primaryPool = new pg.Pool({ connectionString: primary.url('app'), max: 2 });
+  issuer = await TestIssuer.create(primaryPool, 'idp');
+  await issuer.hs256({ sub: 'nobody' }); // registers the HS256 key
+  edKid = await issuer.addKey('EdDSA');
+  await primaryPool.query(`
+    CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL, body text NOT NULL);
+    ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY notes_owner ON public.notes FOR SELECT TO authenticated USING (owner = (SELECT auth.user_id()));
+    GRANT SELECT ON public.notes TO authenticated;
+    INSERT INTO public.notes (owner, body) VALUES ('alice', 'alice 1'), ('bob', 'bob 1'), ('alice', 'alice 2');
+  `);
+  standby = await PgCluster.standbyOf(primary);
+  standbyPool = new pg.Pool({ connectionString: standby.url('app'), max: 2 });
+  // a row written after the base backup reaches the standby only by streaming replication
+  await primaryPool.query(`INSERT INTO public.notes (owner, body) VALUES ('bob', 'bob streamed')`);
+  await waitForReplay(async () =>
+    (await standbyPool.query(`SELECT count(*)::int AS n FROM public.notes WHERE body = 'bob streamed'`)).rows[0].n === 1);
+}, 180_000);
+
+afterAll(async () => {
+  await standbyPool?.end();
+  await primaryPool?.end();
+  await standby?.destroy();
+  await primary?.destroy();
+});
+
+describe.skipIf(!available)('a streaming hot standby', () => {
+  it('is a read-only replica', async () => {
+    const { rows } = await standbyPool.query('SELECT pg_is_in_recovery() AS recovery');
+    expect(rows[0].recovery).toBe(true);
+    const error = await pgError(standbyPool.query(`INSERT INTO public.notes (owner, body) VALUES ('x', 'y')`));
+    expect(error.code).toBe('25006'); // read_only_sql_transaction
+  });
+
+  it('auth.verify accepts a valid token and rejects a bad one on the standby', async () => {
+    const hs = await issuer.hs256({ sub: 'alice' });
+    const ed = await issuer.sign(edKid, { sub: 'bob' });
+    const { rows } = await standbyPool.query('SELECT auth.verify($1) AS a, auth.verify($2) AS b', [hs, ed]);
+    expect(rows[0].a.sub).toBe('alice');
+    expect(rows[0].b.sub).toBe('bob');
+    const forged = `${ed.slice(0, ed.lastIndexOf('.'))}.${Buffer.alloc(64).toString('base64url')}`;
+    const error = await pgError(standbyPool.query('SELECT auth.verify($1)', [forged]));
+    expect(error).toMatchObject({ code: '28000', message: 'jwt rejected: bad_signature' });
+  });
+
+  it('auth.init and auth.user_id work in a read-only transaction as authenticated', async () => {
+    const token = await issuer.hs256({ sub: 'alice' });
+    const who = await asUser(standbyPool, token, async (client) =>
+      (await client.query('SELECT auth.user_id() AS sub, current_user AS role, pg_is_in_recovery() AS recovery')).rows[0]);
+    expect(who).toEqual({ sub: 'alice', role: 'authenticated', recovery: true });
+  });
+
+  it('RLS shows each user only their own rows on the standby', async () => {
+    const alice = await issuer.hs256({ sub: 'alice' });
+    const bob = await issuer.sign(edKid, { sub: 'bob' });
+    const bodies = async (token: string) => asUser(standbyPool, token, async (client) =>
+      (await client.query('SELECT body FROM public.notes ORDER BY id')).rows.map((row) => row.body as string));
+    expect(await bodies(alice)).toEqual(['alice 1', 'alice 2']);
+    expect(await bodies(bob)).toEqual(['bob 1', 'bob streamed']);
+    // without an identity, the policy shows nothing
+    const client = await standbyPool.connect();
+    try {
+      await client.query('BEGIN READ ONLY');
+      await client.query('SET LOCAL ROLE authenticated');
+      expect((await client.query('SELECT count(*)::int AS n FROM public.notes')).rows[0].n).toBe(0);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+  });
+
+  it('neither auth.init nor auth.verify writes: no transaction id is assigned, even on the primary', async () => {
+    const token = await issuer.sign(edKid, { sub: 'carol' });
+    const client = await primaryPool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL ROLE authenticated');
+      await client.query('SELECT auth.verify($1)', [token]);
+      await client.query('SELECT auth.init($1)', [token]);
+      await client.query('SELECT auth.user_id(), auth.session(), auth.uid()');
+      const { rows } = await client.query('SELECT pg_current_xact_id_if_assigned() AS xid');
+      expect(rows[0].xid).toBeNull();
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+  });
+
+  it('the verified-token cache works on the standby: same claims, cached, and cheaper the second time', async () => {
+    const token = await issuer.sign(edKid, { sub: 'dave' });
+    const client = await standbyPool.connect();
+    try {
+      const digest = createHash('sha256').update(token).digest();
+      const slot = `authdb.vcache_${digest[0]! % 16}`;
+      const cached = async () => ((await client.query('SELECT current_setting($1, true) AS entry', [slot])).rows[0].entry ?? '') as string;
+      expect(await cached()).not.toContain(digest.toString('hex'));
+      let started = process.hrtime.bigint();
+      const first = (await client.query('SELECT auth.verify($1) AS claims', [token])).rows[0].claims;
+      const firstMs = Number(process.hrtime.bigint() - started) / 1e6;
+      expect((await cached()).startsWith(`${digest.toString('hex')}|`)).toBe(true);
+      const repeatMs: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        started = process.hrtime.bigint();
+        const again = (await client.query('SELECT auth.verify($1) AS claims', [token])).rows[0].claims;
+        repeatMs.push(Number(process.hrtime.bigint() - started) / 1e6);
+        expect(again).toEqual(first);
+      }
+      const median = [...repeatMs].sort((a, b) => a - b)[2]!;
+      console.log(`standby: first EdDSA verify ${firstMs.toFixed(2)} ms, cached ${median.toFixed(2)} ms (median of 5)`);
+      expect(first.sub).toBe('dave');
+      expect(median).toBeLessThan(firstMs);
+    } finally {
+      client.release();
+    }
+  });
+});
