@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import pg from 'pg';
+import { clientConfig, withClient } from '../../src/connection.js';
+import { describeResult, syncProviders, watchProviders, type SyncResult } from '../../src/sync.js';
+import { action, CommandFailure, globalOptions, printJson, printLine, progress } from '../output.js';
+import { seconds } from './provider.js';
+
+interface SyncCommandOptions {
+  provider?: string;
+  force?: boolean;
+  watch?: boolean;
+  interval?: number;
+  timeout?: number;
+}
+
+export function registerSync(program: Command): void {
+  program
+    .command('sync-jwks')
+    .description('refresh provider keys from their JWKS URLs: those due, one (--provider) or all (--force)')
+    .option('--provider <name>', 'only this provider, due or not')
+    .option('--force', 'every provider, due or not, without conditional requests')
+    .option('--watch', 'keep running and refresh each provider when it is due; stops on SIGINT/SIGTERM')
+    .option('--interval <seconds>', 'with --watch: the longest sleep between checks (default 60)', seconds)
+    .option('--timeout <seconds>', 'total time for each HTTP request (default 10)', seconds)
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when every provider synced; 1 when any failed (its keys stay exactly as they were).
+
+Examples:
+  authdb sync-jwks                            # cron: refresh what is due
+  */5 * * * * DATABASE_URL=postgres://… authdb sync-jwks --json >> /var/log/authdb-sync.log
+  authdb sync-jwks --provider auth0 --force
+  authdb sync-jwks --watch --interval 300     # a long-running service instead of cron`,
+    )
+    .action(
+      action(async (commandOptions: SyncCommandOptions, command: Command) => {
+        const options = globalOptions(command);
+        const fetch = commandOptions.timeout ? { timeoutMs: commandOptions.timeout * 1000 } : {};
+        const report = (result: SyncResult) => {
+          if (options.json) printLine(JSON.stringify(result));
+          else (result.ok ? printLine : progress)(describeResult(result));
+          if (!options.json) for (const skip of result.skipped) progress(`warning: ${result.provider}: skipped key ${skip.kid ?? '(no kid)'}: ${skip.reason}`);
+        };
+        if (commandOptions.watch) {
+          const controller = new AbortController();
+          const stop = () => controller.abort();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          const config = clientConfig(options.databaseUrl);
+          if (!options.json) progress('watching providers; Ctrl-C to stop');
+          const summary = await watchProviders({
+            intervalSeconds: commandOptions.interval,
+            signal: controller.signal,
+            fetch,
+            onResult: report,
+            onError: (message) => progress(`authdb: ${message}`),
+            connect: async () => {
+              const client = new pg.Client(config);
+              await client.connect();
+              return client;
+            },
+          });
+          if (!options.json) progress(`stopped after ${summary.rounds} round(s)`);
+          return;
+        }
+        const results = await withClient(options.databaseUrl, (client) =>
+          syncProviders(client, { provider: commandOptions.provider, force: commandOptions.force, fetch, onResult: options.json ? undefined : report }),
+        );
+        if (options.json) printJson({ ok: results.every((result) => result.ok), providers: results });
+        else if (results.length === 0) printLine('no provider is due');
+        const failed = results.filter((result) => !result.ok);
+        if (failed.length > 0) throw new CommandFailure(`${failed.length} of ${results.length} provider(s) failed: ${failed.map((f) => `${f.provider} (${f.error})`).join('; ')}`);
+      }),
+    );
+}

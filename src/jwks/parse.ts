@@ -1,0 +1,201 @@
+// A JWK Set fetched from a provider → the public signature keys authdb may register, each pinned
+// to one algorithm. Keys that cannot be used are skipped with a reason; they never fail the set.
+// The SQL side (auth.add_key) validates each key again (sizes, curve points).
+import { X509Certificate } from 'node:crypto';
+import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+
+/** Every asymmetric JWS algorithm authdb verifies, with the key type and curve it needs. */
+const ALGORITHMS: Record<string, { kty: 'RSA' | 'EC' | 'OKP'; crv?: string }> = {
+  RS256: { kty: 'RSA' }, RS384: { kty: 'RSA' }, RS512: { kty: 'RSA' },
+  PS256: { kty: 'RSA' }, PS384: { kty: 'RSA' }, PS512: { kty: 'RSA' },
+  ES256: { kty: 'EC', crv: 'P-256' }, ES384: { kty: 'EC', crv: 'P-384' }, ES512: { kty: 'EC', crv: 'P-521' },
+  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+};
+const EC_ALG_BY_CURVE: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const MIN_RSA_BITS = 2048;
+
+export interface ParsedKey {
+  kid: string | null;
+  alg: string;
+  /** The public JWK to register: key members, kid, alg and use only. */
+  jwk: Record<string, unknown>;
+  thumbprint: string;
+}
+
+export interface SkippedKey {
+  kid: string | null;
+  reason: string;
+}
+
+export interface ParsedKeySet {
+  keys: ParsedKey[];
+  skipped: SkippedKey[];
+}
+
+export class KeySetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeySetError';
+  }
+}
+
+class Skip extends Error {}
+
+function publicMembers(jwk: Record<string, unknown>): Record<string, unknown> {
+  switch (jwk.kty) {
+    case 'RSA': return { kty: 'RSA', n: jwk.n, e: jwk.e };
+    case 'EC': return { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y };
+    default: return { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
+  }
+}
+
+function hasKeyMembers(jwk: Record<string, unknown>): boolean {
+  return jwk.kty === 'RSA' ? jwk.n !== undefined || jwk.e !== undefined : jwk.x !== undefined;
+}
+
+/** The public key of the leaf certificate of `x5c` (RFC 7517 §4.7), as JWK members. */
+function keyFromCertificate(x5c: unknown): Record<string, unknown> {
+  if (!Array.isArray(x5c) || typeof x5c[0] !== 'string') throw new Skip('"x5c" is not an array of base64 certificates');
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(Buffer.from(x5c[0], 'base64'));
+  } catch {
+    throw new Skip('the "x5c" leaf certificate does not parse');
+  }
+  const jwk = certificate.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  return publicMembers(jwk);
+}
+
+/**
+ * The algorithm a key is pinned to. Its own `alg` must fit its type and curve. Without one: EC
+ * keys by curve, Ed25519 keys EdDSA; RSA keys take the only RSA algorithm of the provider's
+ * allow-list, or RS256 when the provider has no allow-list (the default of OpenID Connect, e.g.
+ * Microsoft Entra ID publishes RSA keys without `alg`); with several RSA algorithms allowed the key
+ * is ambiguous and skipped.
+ */
+function chooseAlgorithm(jwk: Record<string, unknown>, allowed: string[] | null): string {
+  const kty = jwk.kty as string;
+  if (jwk.alg !== undefined) {
+    if (typeof jwk.alg !== 'string') throw new Skip('"alg" is not a string');
+    const spec = ALGORITHMS[jwk.alg];
+    if (!spec) throw new Skip(`unsupported algorithm ${jwk.alg}`);
+    if (spec.kty !== kty) throw new Skip(`a ${kty} key cannot be used with ${jwk.alg}`);
+    if (spec.crv && spec.crv !== jwk.crv) throw new Skip(`${jwk.alg} needs curve ${spec.crv}, the key has ${String(jwk.crv)}`);
+    if (allowed && !allowed.includes(jwk.alg)) throw new Skip(`${jwk.alg} is not among the provider's algorithms`);
+    return jwk.alg;
+  }
+  let alg: string | undefined;
+  if (kty === 'EC') {
+    alg = EC_ALG_BY_CURVE[jwk.crv as string];
+    if (!alg) throw new Skip(`unsupported curve ${String(jwk.crv)}`);
+  } else if (kty === 'OKP') {
+    if (jwk.crv !== 'Ed25519') throw new Skip(`unsupported OKP curve ${String(jwk.crv)}`);
+    alg = 'EdDSA';
+  } else {
+    const rsa = allowed ? allowed.filter((a) => ALGORITHMS[a]?.kty === 'RSA') : ['RS256'];
+    if (rsa.length === 0) throw new Skip('an RSA key without "alg", and the provider allows no RSA algorithm');
+    if (rsa.length > 1) throw new Skip(`an RSA key without "alg", and the provider allows several (${rsa.join(', ')})`);
+    alg = rsa[0]!;
+  }
+  if (allowed && !allowed.includes(alg)) throw new Skip(`${alg} is not among the provider's algorithms`);
+  return alg;
+}
+
+async function parseKey(entry: unknown, allowed: string[] | null): Promise<ParsedKey> {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new Skip('not a JSON object');
+  const jwk = entry as Record<string, unknown>;
+  if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === '')) throw new Skip('"kid" is not a non-empty string');
+  // RFC 7517 §4.2, §4.3: only signature keys whose operations allow verifying.
+  if (jwk.use !== undefined && jwk.use !== 'sig') throw new Skip(`"use" is ${JSON.stringify(jwk.use)}, not sig`);
+  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) {
+    throw new Skip('"key_ops" do not include verify');
+  }
+  if (jwk.kty === 'oct') throw new Skip('a symmetric (oct) key is never taken from a JWKS URL');
+  if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') throw new Skip(`unsupported key type ${String(jwk.kty)}`);
+  if (PRIVATE_MEMBERS.some((member) => member in jwk)) throw new Skip('the JWK holds private key material');
+
+  let members: Record<string, unknown>;
+  if (hasKeyMembers(jwk)) {
+    members = publicMembers(jwk);
+  } else if (jwk.x5c !== undefined) {
+    members = keyFromCertificate(jwk.x5c);
+    if (members.kty !== jwk.kty) throw new Skip(`the certificate holds a ${String(members.kty)} key, the JWK says ${String(jwk.kty)}`);
+  } else {
+    throw new Skip('no key material ("n"/"e", "x"/"y" or "x5c")');
+  }
+  const alg = chooseAlgorithm({ ...jwk, ...members }, allowed);
+  try {
+    const key = await importJWK({ ...members, alg } as JWK, alg);
+    const modulusLength = (key as CryptoKey).algorithm && ((key as CryptoKey).algorithm as RsaHashedKeyAlgorithm).modulusLength;
+    if (members.kty === 'RSA' && typeof modulusLength === 'number' && modulusLength < MIN_RSA_BITS) {
+      throw new Skip(`an RSA key of ${modulusLength} bits (at least ${MIN_RSA_BITS} are required)`);
+    }
+  } catch (error) {
+    if (error instanceof Skip) throw error;
+    throw new Skip(`not a valid ${String(members.kty)} public key (${(error as Error).message})`);
+  }
+  const kid = (jwk.kid as string | undefined) ?? null;
+  const registered: Record<string, unknown> = { ...members, alg, use: 'sig' };
+  if (kid !== null) registered.kid = kid;
+  return { kid, alg, jwk: registered, thumbprint: await calculateJwkThumbprint(members as JWK, 'sha256') };
+}
+
+/**
+ * Parses a JWK Set document. Throws KeySetError when the document is unusable as a whole: not
+ * JSON, no `keys` array, or no usable key at all (so a sync never replaces keys with nothing).
+ */
+export async function parseKeySet(text: string, allowed: string[] | null = null): Promise<ParsedKeySet> {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    throw new KeySetError('the response is not valid JSON');
+  }
+  const entries = (document as { keys?: unknown } | null)?.keys;
+  if (typeof document !== 'object' || document === null || !Array.isArray(entries)) {
+    throw new KeySetError('the response is not a JWK Set (no "keys" array)');
+  }
+  if (entries.length === 0) throw new KeySetError('the key set is empty');
+
+  const parsed: ParsedKey[] = [];
+  const skipped: SkippedKey[] = [];
+  for (const [index, entry] of entries.entries()) {
+    const kid = typeof (entry as { kid?: unknown })?.kid === 'string' ? ((entry as { kid: string }).kid) : null;
+    try {
+      parsed.push(await parseKey(entry, allowed));
+    } catch (error) {
+      if (!(error instanceof Skip)) throw error;
+      skipped.push({ kid: kid ?? `#${index + 1}`, reason: error.message });
+    }
+  }
+
+  // A kid names one key per algorithm: two different keys under one (kid, alg) are ambiguous, so
+  // neither is used. The same key listed twice is kept once.
+  const keys: ParsedKey[] = [];
+  const byKid = new Map<string, ParsedKey[]>();
+  for (const key of parsed) {
+    if (key.kid === null) continue;
+    const slot = `${key.alg}\u0000${key.kid}`;
+    byKid.set(slot, [...(byKid.get(slot) ?? []), key]);
+  }
+  const seenMaterial = new Set<string>();
+  for (const key of parsed) {
+    const sameKid = key.kid === null ? [key] : byKid.get(`${key.alg}\u0000${key.kid}`)!;
+    if (new Set(sameKid.map((k) => k.thumbprint)).size > 1) {
+      if (sameKid[0] === key) skipped.push({ kid: key.kid, reason: `${sameKid.length} different ${key.alg} keys share this kid` });
+      continue;
+    }
+    const material = `${key.alg}\u0000${key.thumbprint}`;
+    if (seenMaterial.has(material)) {
+      if (sameKid[0] === key && key.kid !== null && keys.some((k) => k.thumbprint === key.thumbprint && k.alg === key.alg && k.kid !== key.kid)) {
+        skipped.push({ kid: key.kid, reason: 'the same key is already listed under another kid' });
+      }
+      continue;
+    }
+    seenMaterial.add(material);
+    keys.push(key);
+  }
+  if (keys.length === 0) throw new KeySetError(`no usable key in the set (${skipped.map((s) => `${s.kid ?? '?'}: ${s.reason}`).join('; ')})`);
+  return { keys, skipped };
+}

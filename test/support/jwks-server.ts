@@ -1,0 +1,156 @@
+// A real HTTP server on 127.0.0.1 for JWKS tests: each path answers with a scriptable behaviour
+// (a key set with ETag and Cache-Control, an error status, a hang, a slow drip, a huge body).
+import { generateKeyPairSync } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
+
+export type Behaviour =
+  | { kind: 'json'; body: unknown; etag?: string; maxAge?: number; status?: number }
+  | { kind: 'raw'; body: string; status?: number; headers?: Record<string, string> }
+  | { kind: 'status'; status: number }
+  | { kind: 'hang' }
+  | { kind: 'drip'; intervalMs: number; chunks: number }
+  | { kind: 'huge'; bytes: number; declareLength: boolean }
+  | { kind: 'sequence'; steps: Behaviour[] };
+
+export interface JwksServer {
+  origin: string;
+  url(path: string): string;
+  set(path: string, behaviour: Behaviour): void;
+  /** Requests received per path, with the conditional headers they carried. */
+  requests: { path: string; ifNoneMatch?: string }[];
+  count(path: string): number;
+  close(): Promise<void>;
+}
+
+export async function startJwksServer(): Promise<JwksServer> {
+  const routes = new Map<string, Behaviour>();
+  const sequenceAt = new Map<string, number>();
+  const requests: JwksServer['requests'] = [];
+  const open = new Set<http.ServerResponse>();
+
+  function respond(behaviour: Behaviour, request: http.IncomingMessage, response: http.ServerResponse, path: string): void {
+    switch (behaviour.kind) {
+      case 'sequence': {
+        const at = sequenceAt.get(path) ?? 0;
+        sequenceAt.set(path, at + 1);
+        return respond(behaviour.steps[Math.min(at, behaviour.steps.length - 1)]!, request, response, path);
+      }
+      case 'json': {
+        if (behaviour.etag && request.headers['if-none-match'] === behaviour.etag) {
+          response.writeHead(304, { etag: behaviour.etag, 'cache-control': `max-age=${behaviour.maxAge ?? 600}` });
+          return void response.end();
+        }
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (behaviour.etag) headers.etag = behaviour.etag;
+        if (behaviour.maxAge !== undefined) headers['cache-control'] = `public, max-age=${behaviour.maxAge}`;
+        response.writeHead(behaviour.status ?? 200, headers);
+        return void response.end(JSON.stringify(behaviour.body));
+      }
+      case 'raw':
+        response.writeHead(behaviour.status ?? 200, behaviour.headers ?? { 'content-type': 'application/json' });
+        return void response.end(behaviour.body);
+      case 'status':
+        response.writeHead(behaviour.status, { 'content-type': 'text/plain' });
+        return void response.end(`status ${behaviour.status}`);
+      case 'hang':
+        return; // never answers; closed when the client gives up or the server closes
+      case 'drip': {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (response.destroyed || sent >= behaviour.chunks) {
+            clearInterval(timer);
+            if (!response.destroyed) response.end();
+            return;
+          }
+          response.write(' ');
+          sent += 1;
+        }, behaviour.intervalMs);
+        response.on('close', () => clearInterval(timer));
+        return;
+      }
+      case 'huge': {
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (behaviour.declareLength) headers['content-length'] = String(behaviour.bytes);
+        response.writeHead(200, headers);
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        let left = behaviour.bytes;
+        const pump = () => {
+          while (left > 0 && !response.destroyed) {
+            const piece = chunk.subarray(0, Math.min(chunk.length, left));
+            left -= piece.length;
+            if (!response.write(piece)) return void response.once('drain', pump);
+          }
+          if (!response.destroyed) response.end();
+        };
+        return pump();
+      }
+    }
+  }
+
+  const server = http.createServer((request, response) => {
+    const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname;
+    requests.push({ path, ifNoneMatch: request.headers['if-none-match'] });
+    open.add(response);
+    response.on('close', () => open.delete(response));
+    const behaviour = routes.get(path);
+    if (!behaviour) {
+      response.writeHead(404);
+      return void response.end();
+    }
+    respond(behaviour, request, response, path);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    origin,
+    url: (path) => `${origin}${path}`,
+    set: (path, behaviour) => {
+      routes.set(path, behaviour);
+      sequenceAt.delete(path);
+    },
+    requests,
+    count: (path) => requests.filter((request) => request.path === path).length,
+    close: async () => {
+      for (const response of open) response.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A key pair whose public half a test serves in a JWKS and whose private half signs tokens. */
+export interface ServedKey {
+  kid: string;
+  alg: string;
+  jwk: Record<string, unknown>;
+  sign(claims: Record<string, unknown>): Promise<string>;
+}
+
+export function servedKey(kid: string, alg: 'EdDSA' | 'ES256' | 'RS256' = 'EdDSA', options: { omitAlg?: boolean } = {}): ServedKey {
+  const pair = alg === 'EdDSA'
+    ? generateKeyPairSync('ed25519')
+    : alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk: Record<string, unknown> = { ...(pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid, use: 'sig' };
+  if (!options.omitAlg) jwk.alg = alg;
+  return {
+    kid,
+    alg,
+    jwk,
+    sign: (claims) => {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ sub: 'alice', iat: now, exp: now + 600, ...claims })
+        .setProtectedHeader({ alg, kid, typ: 'JWT' })
+        .sign(pair.privateKey);
+    },
+  };
+}
+
+export const jwks = (...keys: (ServedKey | Record<string, unknown>)[]): { keys: Record<string, unknown>[] } => ({
+  keys: keys.map((key) => ('jwk' in key && 'sign' in key ? (key as ServedKey).jwk : (key as Record<string, unknown>))),
+});
