@@ -248,22 +248,36 @@ $$;
 --     d_i = −2^(w−1)·b_{wi+w−1} + Σ_{j<w−1} b_{wi+j}·2^j + b_{wi−1}     (b_{−1} = 0):
 -- each digit comes from its own w+1 bits, with no carry chain (the sum telescopes). Signed digits
 -- halve the tables, since −P is (x, −y).
-CREATE OR REPLACE FUNCTION auth._ec_booth(p_k numeric, p_w int, p_npos int)
-RETURNS int[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+-- Returned as the table entries to add, in position order: idx = i·2^(w−1) + |d_i| (see
+-- auth._ec_table), and whether d_i < 0; zero digits add nothing and are left out.
+CREATE OR REPLACE FUNCTION auth._ec_booth(p_k numeric, p_w int, p_npos int, OUT idx int[], OUT neg boolean[])
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  -- s: the w·npos bits of k, most significant first, then b_{−1} = 0
-  SELECT array_agg((v >> 1) + (v & 1) - ((v >> p_w) << p_w) ORDER BY i)
-    FROM (SELECT right(('x' || encode(auth._numeric_to_bytes(p_k, (p_w * p_npos + 7) / 8), 'hex'))::varbit::text,
-                       p_w * p_npos) || '0' AS s) AS bits
-       , LATERAL (SELECT i, lpad(substr(bits.s, p_w * (p_npos - i - 1) + 1, p_w + 1), 32, '0')::bit(32)::int AS v
-                    FROM generate_series(0, p_npos - 1) AS i) AS win
+DECLARE
+  -- the w·npos bits of k, most significant first, then b_{−1} = 0
+  v_bits    text := right(('x' || encode(auth._numeric_to_bytes(p_k, (p_w * p_npos + 7) / 8), 'hex'))::varbit::text,
+                          p_w * p_npos) || '0';
+  v_half    int := 1 << (p_w - 1);
+  v_win     int;
+  v_digit   int;
+BEGIN
+  idx := '{}';
+  neg := '{}';
+  FOR i IN 0..p_npos - 1 LOOP
+    v_win := lpad(substr(v_bits, p_w * (p_npos - i - 1) + 1, p_w + 1), 32, '0')::bit(32)::int;
+    v_digit := (v_win >> 1) + (v_win & 1) - ((v_win >> p_w) << p_w);
+    IF v_digit <> 0 THEN
+      idx := idx || (i * v_half + abs(v_digit));
+      neg := neg || (v_digit < 0);
+    END IF;
+  END LOOP;
+END
 $$;
 
 -- The fixed-base table of the affine point P = (p_x, p_y), with windows of p_w bits at p_npos
 -- positions: the affine points j·2^(w·i)·P for i in [0, npos) and j in [1, 2^(w−1)], at
--- idx = i·2^(w−1) + j − 1, coordinates canonical. Per position: 2P by doubling, jP by mixed
+-- idx = i·2^(w−1) + j, coordinates canonical. Per position: 2P by doubling, jP by mixed
 -- additions, 2^w·P (the next position's base) by doubling, then all made affine with one inversion
 -- (simultaneous inversion, "Montgomery's trick": 3M per element).
 -- No exceptional case: jB = ±B only for j = ±1 mod n, and 1 < j ≤ 2^(w−1) < n.
@@ -324,10 +338,10 @@ BEGIN
       v_ay[k] := CASE WHEN v_t < 0 THEN v_t + v_p ELSE v_t END;
     END LOOP;
 
-    idx := i * v_half;  x := v_bx;  y := v_by;
+    idx := i * v_half + 1;  x := v_bx;  y := v_by;
     RETURN NEXT;
     FOR j IN 2..v_half LOOP
-      idx := i * v_half + j - 1;  x := v_ax[j - 1];  y := v_ay[j - 1];
+      idx := i * v_half + j;  x := v_ax[j - 1];  y := v_ay[j - 1];
       RETURN NEXT;
     END LOOP;
     v_bx := v_ax[v_half];  v_by := v_ay[v_half];

@@ -68,7 +68,7 @@ BEGIN
   END IF;
   IF jsonb_typeof(p_jwk -> 'crv') IS DISTINCT FROM 'string' OR p_jwk ->> 'crv' <> v_crv THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
-      MESSAGE = format('EC key: %s needs "crv" %s, the key has %s', p_alg, v_crv, coalesce(p_jwk -> 'crv', '(none)'));
+      MESSAGE = format('EC key: %s needs "crv" %s, the key has %s', p_alg, v_crv, coalesce(p_jwk ->> 'crv', '(none)'));
   END IF;
   IF p_jwk ? 'alg' AND (jsonb_typeof(p_jwk -> 'alg') <> 'string' OR p_jwk ->> 'alg' <> p_alg) THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
@@ -136,6 +136,9 @@ DECLARE
   v_u2    numeric;
   v_xs    numeric[];
   v_ys    numeric[];
+  v_ge    record;
+  v_qe    record;
+  v_neg   boolean[];
   v_pt    numeric[];
   v_zz    numeric;
 BEGIN
@@ -168,22 +171,22 @@ BEGIN
   v_u1 := mod(v_e * v_w, v_c.n);
   v_u2 := mod(v_r * v_w, v_c.n);
 
-  -- The table entries, G's first: for a digit d at position i, entry i·2^(w−1) + |d| − 1, negated
-  -- when d < 0. Zero digits add nothing.
-  SELECT array_agg(pt.x ORDER BY pt.ord), array_agg(pt.y ORDER BY pt.ord) INTO v_xs, v_ys
-    FROM (
-      SELECT d.ord, g.x, CASE WHEN d.digit < 0 THEN -g.y ELSE g.y END AS y
-        FROM unnest(auth._ec_booth(v_u1, v_key.gw, v_key.gnpos)) WITH ORDINALITY AS d (digit, ord)
-        JOIN auth.ec_base_points AS g
-          ON g.crv = v_key.crv AND g.idx = (d.ord::int - 1) * (1 << (v_key.gw - 1)) + abs(d.digit) - 1
-       WHERE d.digit <> 0
-      UNION ALL
-      SELECT 100000 + d.ord, q.x, CASE WHEN d.digit < 0 THEN -q.y ELSE q.y END
-        FROM unnest(auth._ec_booth(v_u2, v_key.qw, v_key.qnpos)) WITH ORDINALITY AS d (digit, ord)
-        JOIN auth.ec_key_points AS q
-          ON q.key_id = p_key_id AND q.idx = (d.ord::int - 1) * (1 << (v_key.qw - 1)) + abs(d.digit) - 1
-       WHERE d.digit <> 0
-    ) AS pt;
+  -- The table entries for the Booth digits of u1 (G's table) and u2 (Q's table), G's first, in
+  -- position order (= idx order); an entry is negated for a negative digit.
+  v_ge := auth._ec_booth(v_u1, v_key.gw, v_key.gnpos);
+  v_qe := auth._ec_booth(v_u2, v_key.qw, v_key.qnpos);
+  SELECT array_agg(g.x ORDER BY g.idx), array_agg(g.y ORDER BY g.idx) INTO v_xs, v_ys
+    FROM auth.ec_base_points AS g
+   WHERE g.crv = v_key.crv AND g.idx = ANY (v_ge.idx);
+  SELECT v_xs || array_agg(q.x ORDER BY q.idx), v_ys || array_agg(q.y ORDER BY q.idx) INTO v_xs, v_ys
+    FROM auth.ec_key_points AS q
+   WHERE q.key_id = p_key_id AND q.idx = ANY (v_qe.idx);
+  v_neg := v_ge.neg || v_qe.neg;
+  FOR i IN 1..cardinality(v_neg) LOOP
+    IF v_neg[i] THEN
+      v_ys[i] := -v_ys[i];
+    END IF;
+  END LOOP;
 
   v_pt := auth._ec_sum(v_c.p, v_c.m, v_xs, v_ys);
   v_zz := mod(v_pt[3] * v_pt[3], v_c.p);

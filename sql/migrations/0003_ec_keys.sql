@@ -6,7 +6,7 @@
 -- table of Q when the key is registered.
 --
 -- A table for point P with window w holds, for every Booth window position i in [0, npos) and every
--- digit j in [1, 2^(w-1)], the affine point j·2^(w·i)·P at idx = i·2^(w-1) + (j - 1). Negative
+-- digit j in [1, 2^(w-1)], the affine point j·2^(w·i)·P at idx = i·2^(w-1) + j. Negative
 -- digits use the negated point (x, -y). Coordinates are canonical, in [0, p).
 
 -- Registered EC public keys: the validated point (SEC 1 §3.2.2.1), its curve and its table's shape.
