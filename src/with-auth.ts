@@ -48,11 +48,16 @@ export async function withAuth<T>(
   if (!isPool(poolOrClient)) return inTransaction(poolOrClient as pg.ClientBase, jwt, fn as (client: pg.ClientBase) => Promise<T>, options);
   const client = await poolOrClient.connect();
   let broken: Error | undefined;
+  // A checked-out client has no 'error' listener of the pool's: without this one, a connection
+  // lost mid-request (server restart, pg_terminate_backend) would crash the process.
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
-    return await inTransaction(client, jwt, fn as (client: pg.ClientBase) => Promise<T>, options, (error) => {
-      broken = error;
-    });
+    return await inTransaction(client, jwt, fn as (client: pg.ClientBase) => Promise<T>, options, onError);
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }

@@ -1,0 +1,8 @@
+// authdb's public library entry: what applications and tooling import from 'authdb'.
+export { withAuth, TransactionAbortedError, type WithAuthOptions } from './with-auth.js';
+export { migrateUp, migrateDown, migrateStatus, type MigrateResult, type MigrateStatus } from './migrate.js';
+export { verifyToken, type VerifyOutcome } from './verify.js';
+export { addKeysFromFile, listKeys, revokeKey, type AddedKey, type KeyRow } from './keys.js';
+export { REJECTION_CODES, rejectionOf, type Rejection, type RejectionCode } from './errors.js';
+export { startDev, mintDevToken, parseClaimArguments, type DevEnvironment, type DevClaims } from './dev.js';
+export { runDoctor, type DoctorFinding, type DoctorReport } from './doctor.js';
