@@ -207,7 +207,7 @@ describe('signatures', () => {
       const keyId = (await client.query(`SELECT id FROM auth.keys WHERE kid = 'hs-main'`)).rows[0].id;
       await client.query(`SELECT set_config($1, $2, false)`, [
         `authdb.vcache_${slot}`,
-        `${digest}|${keyId}|${'ab'.repeat(32)}|{"sub":"mallory","iss":"${idp.issuer}","aud":"api","exp":9999999999}`,
+        `${digest}|${'ab'.repeat(32)}|${keyId}|{"sub":"mallory","iss":"${idp.issuer}","aud":"api","exp":9999999999}`,
       ]);
       const error = await client.query('SELECT auth.verify($1)', [forged]).catch((e: Error) => e);
       expect((error as Error).message).toBe('jwt rejected: bad_signature');

@@ -76,15 +76,15 @@ AS $$
   END
 $$;
 
--- Equality of two byte strings in time independent of where they differ: the XOR of the two is
--- computed in full and its set bits counted; a plain `=` stops at the first differing byte.
+-- Equality of two MACs without a timing side channel on the secret one: compare their SHA-256
+-- digests instead of the values. A byte-by-byte `=` stops at the first difference and so tells an
+-- attacker how much of a guess is right; here it can only tell how much of two digests agree, and
+-- steering a digest needs a preimage (the "double HMAC" comparison of Brad Hill, unkeyed).
 CREATE OR REPLACE FUNCTION auth._constant_time_equal(p_a bytea, p_b bytea)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-  SELECT length(p_a) = length(p_b)
-     AND length(p_a) > 0
-     AND bit_count(('x' || encode(p_a, 'hex'))::varbit # ('x' || encode(p_b, 'hex'))::varbit) = 0
+  SELECT length(p_a) = length(p_b) AND length(p_a) > 0 AND sha256(p_a) = sha256(p_b)
 $$;
 
 -- HMAC (RFC 2104 §2) from precomputed padded keys: H((K' xor opad) || H((K' xor ipad) || m)).
@@ -117,21 +117,39 @@ $$;
 
 -- Whether a JSON value holds an object with a repeated member name at any depth. RFC 7515 §5.2
 -- and RFC 7519 §4 require rejecting such headers and claim sets; jsonb would silently keep the
--- last one, so the check runs on the `json` text form, which keeps every member.
+-- last one, so the check runs on the `json` text form, which keeps every member (and compares
+-- names after unescaping, so "sub" and "\u0073ub" are the same member). plpgsql rather than SQL,
+-- so that its queries are planned once per backend, not on every call.
 CREATE OR REPLACE FUNCTION auth._json_has_duplicate_members(p_value json)
 RETURNS boolean
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
-  SELECT CASE json_typeof(p_value)
-    WHEN 'object' THEN (
-      SELECT count(*) <> count(DISTINCT e.key)
-          OR coalesce(bool_or(auth._json_has_duplicate_members(e.value))
-                        FILTER (WHERE json_typeof(e.value) IN ('object', 'array')), false)
-        FROM json_each(p_value) AS e)
-    WHEN 'array' THEN (
-      SELECT coalesce(bool_or(auth._json_has_duplicate_members(a.value))
-                        FILTER (WHERE json_typeof(a.value) IN ('object', 'array')), false)
-        FROM json_array_elements(p_value) AS a)
-    ELSE false
-  END
+DECLARE
+  v_duplicate boolean;
+  v_nested    boolean;
+  v_child     json;
+BEGIN
+  IF json_typeof(p_value) = 'object' THEN
+    SELECT count(*) <> count(DISTINCT e.key), coalesce(bool_or(json_typeof(e.value) IN ('object', 'array')), false)
+      INTO v_duplicate, v_nested
+      FROM json_each(p_value) AS e;
+    IF v_duplicate THEN
+      RETURN true;
+    END IF;
+    IF v_nested THEN
+      FOR v_child IN SELECT e.value FROM json_each(p_value) AS e WHERE json_typeof(e.value) IN ('object', 'array') LOOP
+        IF auth._json_has_duplicate_members(v_child) THEN
+          RETURN true;
+        END IF;
+      END LOOP;
+    END IF;
+  ELSIF json_typeof(p_value) = 'array' THEN
+    FOR v_child IN SELECT a.value FROM json_array_elements(p_value) AS a WHERE json_typeof(a.value) IN ('object', 'array') LOOP
+      IF auth._json_has_duplicate_members(v_child) THEN
+        RETURN true;
+      END IF;
+    END LOOP;
+  END IF;
+  RETURN false;
+END
 $$;

@@ -37,11 +37,17 @@ $$;
 -- RFC 7518 §3.2: compute the MAC of the signing input and compare it in constant time.
 CREATE OR REPLACE FUNCTION auth._verify_hmac(p_key_id bigint, p_alg text, p_signing_input bytea, p_signature bytea)
 RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-  SELECT coalesce((
-    SELECT auth._constant_time_equal(auth._hmac(a.hash, k.ipad_key, k.opad_key, p_signing_input), p_signature)
-      FROM auth.hmac_keys AS k
-      JOIN auth.algorithms AS a ON a.alg = p_alg
-     WHERE k.key_id = p_key_id), false)
+DECLARE
+  v_key  auth.hmac_keys;
+  v_hash text;
+BEGIN
+  SELECT * INTO v_key FROM auth.hmac_keys AS k WHERE k.key_id = p_key_id;
+  SELECT a.hash INTO v_hash FROM auth.algorithms AS a WHERE a.alg = p_alg AND a.family = 'hmac';
+  IF v_key.key_id IS NULL OR v_hash IS NULL THEN
+    RETURN false;
+  END IF;
+  RETURN auth._constant_time_equal(auth._hmac(v_hash, v_key.ipad_key, v_key.opad_key, p_signing_input), p_signature);
+END
 $$;

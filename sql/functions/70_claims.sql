@@ -51,16 +51,13 @@ BEGIN
     IF v_aud IS NULL THEN
       PERFORM auth._reject('missing_claim', format('"aud" is required by provider %s', p_provider.name));
     END IF;
-    IF jsonb_typeof(v_aud) = 'array' THEN
-      IF EXISTS (SELECT 1 FROM jsonb_array_elements(v_aud) AS e WHERE jsonb_typeof(e) <> 'string') THEN
-        PERFORM auth._reject('invalid_claim', '"aud" must be a string or an array of strings');
-      END IF;
-    ELSIF jsonb_typeof(v_aud) <> 'string' THEN
+    IF NOT (jsonb_typeof(v_aud) = 'string'
+            OR (jsonb_typeof(v_aud) = 'array' AND NOT jsonb_path_exists(v_aud, '$[*] ? (@.type() != "string")'))) THEN
       PERFORM auth._reject('invalid_claim', '"aud" must be a string or an array of strings');
-    ELSE
-      v_aud := jsonb_build_array(v_aud);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(v_aud) AS e WHERE e = ANY (p_provider.audiences)) THEN
+    -- `?|` on a string matches that string, on an array any of its string elements (RFC 7519 §4.1.3)
+    IF NOT (CASE WHEN jsonb_typeof(v_aud) = 'string' THEN v_aud #>> '{}' = ANY (p_provider.audiences)
+                 ELSE v_aud ?| p_provider.audiences END) THEN
       PERFORM auth._reject('audience_mismatch', format('"aud" names none of the audiences of provider %s', p_provider.name));
     END IF;
   END IF;

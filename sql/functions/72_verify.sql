@@ -70,8 +70,9 @@ END
 $$;
 
 -- The full check of a token; returns its claims, the key that verified it, and the moment the
--- identity ends (exp + leeway). Uses and fills the verified-token cache.
-CREATE OR REPLACE FUNCTION auth._verify_token(p_jwt text, OUT claims jsonb, OUT key_id bigint, OUT valid_until numeric)
+-- identity ends (exp + leeway). Uses and fills the verified-token cache of this backend
+-- (p_binding: auth._backend_binding()).
+CREATE OR REPLACE FUNCTION auth._verify_token(p_jwt text, p_binding text, OUT claims jsonb, OUT key_id bigint, OUT valid_until numeric)
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
@@ -82,21 +83,26 @@ DECLARE
   v_kid       text;
   v_verified  boolean := false;
   v_tried     int := 0;
+  v_hit       record;
 BEGIN
   IF p_jwt IS NULL THEN
     PERFORM auth._reject('malformed', 'the token is NULL');
   END IF;
   IF octet_length(p_jwt) <= 16384 THEN
     v_digest := sha256(convert_to(p_jwt, 'UTF8'));
-    SELECT c.key_id, c.claims INTO key_id, claims FROM auth._vcache_get(v_digest) AS c;
+    SELECT c.key_id, c.claims INTO key_id, claims FROM auth._vcache_get(p_binding, v_digest) AS c;
     IF key_id IS NOT NULL THEN
-      SELECT * INTO v_key FROM auth.keys AS k WHERE k.id = key_id;
+      -- a hit: the signature verified before; the key's status and the claims are checked again now
+      SELECT k AS key, p AS provider INTO v_hit
+        FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id WHERE k.id = key_id;
       IF NOT FOUND THEN
         PERFORM auth._reject('unknown_key', 'the key that verified this token was removed');
       END IF;
-      PERFORM auth._require_usable_key(v_key);
-      SELECT * INTO v_provider FROM auth.providers AS p WHERE p.id = v_key.provider_id;
-      valid_until := auth._validate_claims(v_provider, claims);
+      v_key := v_hit.key;
+      IF NOT auth._key_usable(v_key) THEN
+        PERFORM auth._require_usable_key(v_key);
+      END IF;
+      valid_until := auth._validate_claims(v_hit.provider, claims);
       RETURN;
     END IF;
   END IF;
@@ -145,7 +151,7 @@ BEGIN
   valid_until := auth._validate_claims(v_provider, claims);
   key_id := v_key.id;
   IF v_digest IS NOT NULL THEN
-    PERFORM auth._vcache_put(v_digest, key_id, claims);
+    PERFORM auth._vcache_put(p_binding, v_digest, key_id, claims);
   END IF;
 END
 $$;

@@ -8,26 +8,36 @@
 -- narrow pid reuse instead.
 CREATE OR REPLACE FUNCTION auth._backend_binding()
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-  SELECT pg_backend_pid()::text || '/' || coalesce(
-           (SELECT s.backend_start::text FROM pg_stat_get_activity(pg_backend_pid()) AS s),
-           pg_postmaster_start_time()::text || '/' || coalesce(inet_client_port(), 0)::text)
+DECLARE
+  v_backend_start text;
+BEGIN
+  SELECT s.backend_start::text INTO v_backend_start FROM pg_stat_get_activity(pg_backend_pid()) AS s;
+  RETURN pg_backend_pid()::text || '/'
+      || coalesce(v_backend_start, pg_postmaster_start_time()::text || '/' || coalesce(inet_client_port(), 0)::text);
+END
 $$;
 
--- HMAC-SHA256 (RFC 2104) of a labelled message bound to this backend.
-CREATE OR REPLACE FUNCTION auth._seal(p_label text, p_message text)
+-- HMAC-SHA256 (RFC 2104) of a labelled message bound to this backend (p_binding, from
+-- auth._backend_binding(), computed once per entry point). plpgsql, so that the secret's lookup is
+-- planned once per backend.
+CREATE OR REPLACE FUNCTION auth._seal(p_binding text, p_label text, p_message text)
 RETURNS bytea
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-  SELECT auth._hmac('sha256', s.ipad_key, s.opad_key,
-                    convert_to(p_label || chr(10) || auth._backend_binding() || chr(10) || p_message, 'UTF8'))
-    FROM auth.seal_secret AS s
+DECLARE
+  v_secret auth.seal_secret;
+BEGIN
+  SELECT * INTO STRICT v_secret FROM auth.seal_secret;
+  RETURN auth._hmac('sha256', v_secret.ipad_key, v_secret.opad_key,
+                    convert_to(p_label || chr(10) || p_binding || chr(10) || p_message, 'UTF8'));
+END
 $$;
 
 -- The verified-token cache: a token already verified in this backend costs a hash and a seal check,
 -- not a signature check (design, performance model). Sixteen direct-mapped slots in session
--- settings `authdb.vcache_<n>`, each `<sha256 of token, hex>|<key id>|<seal, hex>|<claims>`.
+-- settings `authdb.vcache_<n>`, each `<sha256 of token, hex>|<seal, hex>|<key id>|<claims>`.
 -- Claims are re-validated on every hit (exp, audiences, …), and the key's status is re-read, so a
 -- revocation takes effect at once.
 
@@ -38,34 +48,35 @@ AS $$
   SELECT 'authdb.vcache_' || (get_byte(p_digest, 0) % 16)::text
 $$;
 
-CREATE OR REPLACE FUNCTION auth._vcache_get(p_digest bytea, OUT key_id bigint, OUT claims jsonb)
+CREATE OR REPLACE FUNCTION auth._vcache_get(p_binding text, p_digest bytea, OUT key_id bigint, OUT claims jsonb)
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-  v_entry text := current_setting(auth._vcache_slot(p_digest), true);
   v_hex   text := encode(p_digest, 'hex');
-  v_rest  text;
-  v_key   text;
+  v_entry text := current_setting(auth._vcache_slot(p_digest), true);
   v_seal  text;
+  v_key   text;
+  v_rest  text;
 BEGIN
+  -- fixed-width fields first (digest, seal), so no pattern matching over the claims is needed
   IF v_entry IS NULL OR left(v_entry, 65) <> v_hex || '|' THEN
     RETURN;
   END IF;
-  v_rest := substr(v_entry, 66);
+  v_seal := substr(v_entry, 66, 64);
+  v_rest := substr(v_entry, 131);
   v_key := split_part(v_rest, '|', 1);
-  v_seal := split_part(v_rest, '|', 2);
-  v_rest := substr(v_rest, length(v_key) + length(v_seal) + 3);
-  IF v_key !~ '^[0-9]{1,18}$'
-     OR NOT auth._constant_time_equal(
-              auth._seal('vcache', v_hex || '|' || v_key || '|' || v_rest), decode(v_seal, 'hex')) THEN
-    RETURN;  -- not ours: a miss, verified from scratch
+  v_rest := substr(v_rest, length(v_key) + 2);
+  IF v_key !~ '^[0-9]{1,18}$' OR v_seal !~ '^[0-9a-f]{64}$'
+     OR NOT auth._constant_time_equal(auth._seal(p_binding, 'vcache', v_hex || '|' || v_key || '|' || v_rest),
+                                      decode(v_seal, 'hex')) THEN
+    RETURN;  -- not sealed by us: a miss, verified from scratch
   END IF;
   key_id := v_key::bigint;
   claims := v_rest::jsonb;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION auth._vcache_put(p_digest bytea, p_key_id bigint, p_claims jsonb)
+CREATE OR REPLACE FUNCTION auth._vcache_put(p_binding text, p_digest bytea, p_key_id bigint, p_claims jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -73,8 +84,8 @@ DECLARE
   v_message text := encode(p_digest, 'hex') || '|' || p_key_id::text || '|' || p_claims::text;
 BEGIN
   PERFORM set_config(auth._vcache_slot(p_digest),
-                     encode(p_digest, 'hex') || '|' || p_key_id::text || '|'
-                       || encode(auth._seal('vcache', v_message), 'hex') || '|' || p_claims::text,
+                     encode(p_digest, 'hex') || '|' || encode(auth._seal(p_binding, 'vcache', v_message), 'hex')
+                       || '|' || p_key_id::text || '|' || p_claims::text,
                      false);
 END
 $$;

@@ -20,6 +20,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+  v_binding     text := auth._backend_binding();
   v_token       record;
   v_valid_until text;
   v_claims      text;
@@ -27,7 +28,7 @@ BEGIN
   IF scope IS NULL OR scope NOT IN ('transaction', 'session') THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'scope must be ''transaction'' or ''session''';
   END IF;
-  v_token := auth._verify_token(jwt);
+  v_token := auth._verify_token(jwt, v_binding);
   v_valid_until := coalesce(v_token.valid_until::text, '');
   v_claims := v_token.claims::text;
   IF scope = 'session' THEN
@@ -36,7 +37,7 @@ BEGIN
   END IF;
   PERFORM set_config('authdb.identity',
     scope || '|' || v_valid_until || '|'
-      || encode(auth._seal('identity', auth._identity_message(scope, v_valid_until, v_claims)), 'hex')
+      || encode(auth._seal(v_binding, 'identity', auth._identity_message(scope, v_valid_until, v_claims)), 'hex')
       || '|' || v_claims,
     scope = 'transaction');
   RETURN v_token.claims;
@@ -84,11 +85,12 @@ BEGIN
   END IF;
   v_scope := split_part(v_value, '|', 1);
   v_valid_until := split_part(v_value, '|', 2);
-  v_seal := split_part(v_value, '|', 3);
-  v_claims := substr(v_value, length(v_scope) + length(v_valid_until) + length(v_seal) + 4);
+  v_seal := substr(v_value, length(v_scope) + length(v_valid_until) + 3, 64);
+  v_claims := substr(v_value, length(v_scope) + length(v_valid_until) + 68);
   IF v_seal !~ '^[0-9a-f]{64}$'
      OR NOT auth._constant_time_equal(
-              auth._seal('identity', auth._identity_message(v_scope, v_valid_until, v_claims)), decode(v_seal, 'hex')) THEN
+              auth._seal(auth._backend_binding(), 'identity', auth._identity_message(v_scope, v_valid_until, v_claims)),
+              decode(v_seal, 'hex')) THEN
     RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'auth identity rejected: the seal does not match',
       DETAIL = 'authdb.identity was set or changed outside auth.init, or copied from another transaction or backend';
   END IF;
@@ -99,31 +101,39 @@ BEGIN
 END
 $$;
 
+-- The wrappers are plpgsql, not SQL: a SECURITY DEFINER SQL function is never inlined and would be
+-- planned again on every call.
 CREATE OR REPLACE FUNCTION auth.jwt()
 RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT auth.session()
+BEGIN
+  RETURN auth.session();
+END
 $$;
 
 CREATE OR REPLACE FUNCTION auth.user_id()
 RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT auth.session() ->> 'sub'
+BEGIN
+  RETURN auth.session() ->> 'sub';
+END
 $$;
 
 -- `sub` as a uuid; NULL when it is not one.
 CREATE OR REPLACE FUNCTION auth.uid()
 RETURNS uuid
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT CASE WHEN s.sub ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'
-              THEN s.sub::uuid END
-    FROM (SELECT auth.session() ->> 'sub' AS sub) AS s
+DECLARE
+  v_sub text := auth.session() ->> 'sub';
+BEGIN
+  RETURN CASE WHEN v_sub ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' THEN v_sub::uuid END;
+END
 $$;
 
 -- Verifies a token and returns its claims without touching the identity.
@@ -133,7 +143,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  RETURN (auth._verify_token(jwt)).claims;
+  RETURN (auth._verify_token(jwt, auth._backend_binding())).claims;
 END
 $$;
 
