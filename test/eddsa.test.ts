@@ -296,3 +296,27 @@ describe('EdDSA tokens end to end', () => {
     expect(error).toMatchObject({ code: '28000', message: 'jwt rejected: bad_signature' });
   });
 });
+
+describe('curve helpers (45_ed25519.sql)', () => {
+  it('signed radix-256 digits recompose the scalar; ENC/DECODE round-trip the base point', async () => {
+    const scalars = [0n, 1n, 127n, 128n, 255n, 256n, L - 1n, 2n ** 252n, (L * 3n) / 7n, 0x80808080n];
+    const { rows } = await db.pool.query<{ digits: number[] }>(
+      'SELECT auth._ed25519_radix256(s::numeric) AS digits FROM unnest($1::text[]) WITH ORDINALITY AS t (s, n) ORDER BY n',
+      [scalars.map(String)],
+    );
+    rows.forEach(({ digits }, i) => {
+      expect(digits).toHaveLength(32);
+      expect(digits.every((d) => d >= -128 && d <= 127)).toBe(true);
+      expect(digits.reduce((sum, d, j) => sum + BigInt(d) * 256n ** BigInt(j), 0n)).toBe(scalars[i]);
+    });
+    const base = await db.pool.query(
+      `SELECT encode(auth._ed25519_encode(auth._ed25519_bx(), auth._ed25519_by()), 'hex') AS enc, d.x::text AS x, d.y::text AS y
+         FROM auth._ed25519_decode(decode('5866666666666666666666666666666666666666666666666666666666666666', 'hex')) AS d`,
+    );
+    expect(base.rows[0]).toEqual({
+      enc: '5866666666666666666666666666666666666666666666666666666666666666',
+      x: '15112221349535400772501151409588531511454012693041857206046113283949847762202',
+      y: '46316835694926478169428394003475163141307993866256225615783033603165251855960',
+    });
+  });
+});
