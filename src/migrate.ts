@@ -23,6 +23,11 @@ export interface MigrateStatus {
   installedVersion: string | null;
   packageVersion: string;
   functionsCurrent: boolean;
+  /**
+   * How the auth schema got here: `extension` (CREATE EXTENSION authdb, incl. pg_tle), `migrate`
+   * (`authdb migrate` or the SQL file bundle, which records its migrations the same way), or null.
+   */
+  installMethod: 'extension' | 'migrate' | null;
 }
 
 type Log = (line: string) => void;
@@ -34,6 +39,25 @@ async function withMigrateLock<T>(client: pg.ClientBase, work: () => Promise<T>)
     return await work();
   } finally {
     await client.query('SELECT pg_catalog.pg_advisory_unlock($1)', [MIGRATE_LOCK_KEY.toString()]);
+  }
+}
+
+/** The version of the authdb extension in this database, or null when it is not installed as one. */
+export async function extensionVersion(client: pg.ClientBase): Promise<string | null> {
+  const { rows } = await client.query<{ extversion: string }>(
+    "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'authdb'",
+  );
+  return rows[0]?.extversion ?? null;
+}
+
+/** The two install paths do not mix: an extension's objects are upgraded by ALTER EXTENSION only. */
+async function refuseExtension(client: pg.ClientBase): Promise<void> {
+  const version = await extensionVersion(client);
+  if (version !== null) {
+    throw new Error(
+      `authdb ${version} is installed as an extension in this database (CREATE EXTENSION authdb): ` +
+        'upgrade it with ALTER EXTENSION authdb UPDATE, not authdb migrate',
+    );
   }
 }
 
@@ -87,6 +111,7 @@ async function installFunctions(client: pg.ClientBase, log: Log): Promise<boolea
 }
 
 export async function migrateUp(client: pg.ClientBase, log: Log = quiet): Promise<MigrateResult> {
+  await refuseExtension(client);
   return withMigrateLock(client, async () => {
     const migrations = await runVersioned(client, 'up', Infinity, log);
     for (const name of migrations) log(`applied ${name}`);
@@ -96,6 +121,7 @@ export async function migrateUp(client: pg.ClientBase, log: Log = quiet): Promis
 }
 
 export async function migrateDown(client: pg.ClientBase, count = 1, log: Log = quiet): Promise<MigrateResult> {
+  await refuseExtension(client);
   return withMigrateLock(client, async () => {
     const migrations = await runVersioned(client, 'down', count, log);
     for (const name of migrations) log(`rolled back ${name}`);
@@ -130,5 +156,6 @@ export async function migrateStatus(client: pg.ClientBase): Promise<MigrateStatu
     installedVersion: state?.version ?? null,
     packageVersion: packageVersion(),
     functionsCurrent: state !== null && state.digest === functionsDigest(),
+    installMethod: (await extensionVersion(client)) !== null ? 'extension' : state !== null ? 'migrate' : null,
   };
 }

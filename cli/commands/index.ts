@@ -1,5 +1,6 @@
 // Every command of the CLI; each module only wires commander to the library in src/.
 import type { Command } from 'commander';
+import { registerBundle } from './bundle.js';
 import { registerDev } from './dev.js';
 import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
@@ -7,4 +8,4 @@ import { registerProvider } from './provider.js';
 import { registerSync } from './sync.js';
 import { registerVerify } from './verify.js';
 
-export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync];
+export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync, registerBundle];

@@ -1,0 +1,63 @@
+// `authdb bundle --format sql`: one idempotent SQL file for psql, Flyway, Sqitch or any runner.
+// It is a single DO block (so it is atomic even under psql's autocommit) that does what
+// `authdb migrate` does: under the same advisory lock, it runs each migration not yet recorded in
+// public.authdb_migrations (node-pg-migrate's table, same layout) and records it there, then
+// reinstalls the function set when its digest differs. A database installed this way is a
+// migrate-managed database: `authdb migrate` sees every migration as applied, and can take over.
+import { MIGRATE_LOCK_KEY, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from '../migrate.js';
+import { functionsDigest, splitMigration } from '../sources.js';
+import { EXTENSION_NAME } from './extension.js';
+import { dollarQuote, literal } from './quote.js';
+import { migrationName, type BundleSources } from './releases.js';
+import { functionSection, GENERATED_NOTE } from './scripts.js';
+
+const TABLE = `"${MIGRATIONS_SCHEMA}"."${MIGRATIONS_TABLE}"`;
+
+export function sqlFileScript(sources: BundleSources): string {
+  const names = sources.migrations.map(migrationName);
+  const digest = literal(functionsDigest(sources.functions));
+  const steps = sources.migrations.map((file) => {
+    const name = literal(migrationName(file));
+    return `
+  -- migration ${file.name}
+  IF NOT EXISTS (SELECT 1 FROM ${TABLE} WHERE name = ${name}) THEN
+    EXECUTE ${dollarQuote(`\n${splitMigration(file.sql).up}\n`, 'authdb_migration')};
+    INSERT INTO ${TABLE} (name, run_on) VALUES (${name}, pg_catalog.now());
+  END IF;
+`;
+  });
+  const functions = sources.functions.map(functionSection).join('\n');
+  const body = `
+DECLARE
+  v_known text[] := ARRAY[${names.map(literal).join(', ')}]::text[];
+  v_applied text[];
+BEGIN
+  -- The lock authdb migrate takes: a concurrent migrate or run of this file waits.
+  PERFORM pg_catalog.pg_advisory_xact_lock(${MIGRATE_LOCK_KEY.toString()});
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = ${literal(EXTENSION_NAME)}) THEN
+    RAISE EXCEPTION 'authdb is installed as an extension in this database'
+      USING HINT = 'Upgrade it with ALTER EXTENSION authdb UPDATE, not with the SQL file.';
+  END IF;
+  CREATE TABLE IF NOT EXISTS ${TABLE} (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL);
+  SELECT coalesce(pg_catalog.array_agg(name::text ORDER BY run_on, id), '{}') INTO v_applied FROM ${TABLE};
+  IF v_applied <> v_known[1:pg_catalog.cardinality(v_applied)] THEN
+    RAISE EXCEPTION 'this database has authdb migrations this SQL file (authdb ${sources.version}) does not have'
+      USING DETAIL = pg_catalog.format('applied: %s; this file: %s', v_applied, v_known),
+            HINT = 'Use the SQL file of the installed version or newer, or authdb migrate.';
+  END IF;
+${steps.join('')}
+  -- The function set, when it differs from the installed one (as authdb migrate does).
+  IF (SELECT functions_sha256 FROM auth.installation) IS DISTINCT FROM ${digest} THEN
+    PERFORM pg_catalog.set_config('check_function_bodies', 'off', true);
+    EXECUTE ${dollarQuote(`\n${functions}\n`, 'authdb_functions')};
+    UPDATE auth.installation SET functions_sha256 = ${digest}, updated_at = pg_catalog.now();
+  END IF;
+END
+`;
+  return `-- authdb ${sources.version}: the whole install or upgrade as one idempotent SQL statement.
+-- Run it with psql (psql -v ON_ERROR_STOP=1 -f authdb.sql), Flyway (as a repeatable migration)
+-- or Sqitch; running it again is a no-op. The database it leaves is managed by authdb migrate.
+${GENERATED_NOTE}
+DO ${dollarQuote(body, 'authdb_install')};
+`;
+}
