@@ -154,10 +154,13 @@ async function prepareDatabase(client: pg.Client, key: DevSigningKey, progress: 
  * process.exit(0) (hiding a failure's exit code) and ends the process on SIGINT. `dev` stops the
  * server itself, so they are removed; the 'exit' hook stays as a last-resort cleanup.
  */
-function removeEmbeddedExitHooks(before: Map<string, Set<unknown>>): void {
+type Listener = (...args: unknown[]) => void;
+const listenersOf = (event: string): Listener[] => (process.listeners as (event: string) => Listener[])(event);
+
+function removeEmbeddedExitHooks(before: Map<string, Set<Listener>>): void {
   for (const event of HOOKED_EVENTS) {
-    for (const listener of process.listeners(event)) {
-      if (!before.get(event)?.has(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
+    for (const listener of listenersOf(event)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
     }
   }
 }
@@ -165,7 +168,7 @@ function removeEmbeddedExitHooks(before: Map<string, Set<unknown>>): void {
 export async function startDev(options: { dir: string; port?: number; onProgress?: (line: string) => void }): Promise<DevEnvironment> {
   const progress = options.onProgress ?? (() => undefined);
   await mkdir(options.dir, { recursive: true });
-  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set<unknown>(process.listeners(event))]));
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(listenersOf(event))]));
   let server: EmbeddedServer;
   try {
     server = await startEmbedded({ dir: options.dir, port: options.port, persistent: true, onProgress: progress });
