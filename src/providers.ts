@@ -152,6 +152,9 @@ function checkSeconds(label: string, value: number | undefined, min: number, max
  * nothing behind.
  */
 export async function addProvider(client: pg.ClientBase, options: AddProviderOptions): Promise<AddProviderResult> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(options.name)) {
+    throw new Error(`invalid provider name ${JSON.stringify(options.name)}: 1 to 63 letters, digits, . _ -, starting with a letter or digit`);
+  }
   const audiences = options.audiences ?? [];
   if (audiences.some((audience) => audience === '')) throw new Error('an audience must not be empty');
   checkSeconds('--leeway', options.leewaySeconds, 0, 3600);
@@ -178,6 +181,13 @@ export async function addProvider(client: pg.ClientBase, options: AddProviderOpt
   const shared = sharedJwksReason(jwksUrl, issuer);
   if (shared && audiences.length === 0) {
     throw new Error(`provider ${options.name} needs --audience: ${shared}, so without an audience check any of them would be accepted`);
+  }
+
+  // Refuse a duplicate before fetching anything (the insert below re-checks under its constraints).
+  const { rows: clashes } = await client.query<{ name: string; issuer: string }>(
+    'SELECT name, issuer FROM auth.providers WHERE name = $1 OR issuer = $2', [options.name, issuer]);
+  for (const clash of clashes) {
+    throw new Error(clash.name === options.name ? `a provider named ${options.name} already exists` : `provider ${clash.name} already has issuer ${issuer}`);
   }
 
   const keySet = await fetchKeySet(jwksUrl, options.algorithms ?? null, fetchOptions);

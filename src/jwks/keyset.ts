@@ -1,5 +1,5 @@
 // Fetch + parse of one provider's JWKS, and the refresh schedule its cache headers imply.
-import { fetchDocument, redactUrl, type FetchOptions } from './fetch.js';
+import { fetchDocument, type FetchOptions } from './fetch.js';
 import { KeySetError, parseKeySet, type ParsedKeySet } from './parse.js';
 
 /** Without caching headers, a key set is considered fresh this long (then clamped to [min, max]). */

@@ -154,3 +154,8 @@ export function servedKey(kid: string, alg: 'EdDSA' | 'ES256' | 'RS256' = 'EdDSA
 export const jwks = (...keys: (ServedKey | Record<string, unknown>)[]): { keys: Record<string, unknown>[] } => ({
   keys: keys.map((key) => ('jwk' in key && 'sign' in key ? (key as ServedKey).jwk : (key as Record<string, unknown>))),
 });
+
+/** A self-signed Ed25519 certificate (made with openssl for these tests) and its private key. */
+export const ED25519_CERT =
+  'MIIBQDCB86ADAgECAhR+Qx7yENLxGvWklBSOyd9PAgyHuzAFBgMrZXAwFjEUMBIGA1UEAwwLYXV0aGRiIHRlc3QwHhcNMjYxMTIzMDkzNjI5WhcNMzYxMTIwMDkzNjI5WjAWMRQwEgYDVQQDDAthdXRoZGIgdGVzdDAqMAUGAytlcAMhANuFGikbmcrzksjClGh+zPoG4pMzAhhFalbIWY0dqI04o1MwUTAdBgNVHQ4EFgQUll8kFQstVQWlo0K9rhmbfTGSt5MwHwYDVR0jBBgwFoAUll8kFQstVQWlo0K9rhmbfTGSt5MwDwYDVR0TAQH/BAUwAwEB/zAFBgMrZXADQQB+3DMjwR3I1F3aiyEaULfOzpeIhdRXcW8yPd+bbSgtIxx6Doq7w/O2lhXPxrSeCzCqj5At539dewB+TRFEIoYP';
+export const ED25519_CERT_PRIVATE_KEY = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMT1plipnHd2onY87ij5V1zRkITojZSiqG07RDgZnyMG\n-----END PRIVATE KEY-----\n';
