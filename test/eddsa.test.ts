@@ -319,4 +319,15 @@ describe('curve helpers (45_ed25519.sql)', () => {
       y: '46316835694926478169428394003475163141307993866256225615783033603165251855960',
     });
   });
+
+  it('inverts field elements: extended Euclid agrees with Fermat and z * (1/z) = 1', async () => {
+    const { rows } = await db.pool.query<{ ok: boolean; n: string }>(
+      `SELECT bool_and(mod(z * inv - 1, p) = 0 AND mod(inv - auth._ed25519_fe_pow(z), p) = 0) AS ok, count(*) AS n
+         FROM (SELECT z, auth._ed25519_fe_invert(z) AS inv, auth._ed25519_p() AS p
+                 FROM (SELECT mod(auth._ed25519_bx() * (auth._ed25519_by() + i), auth._ed25519_p()) - (i % 2) * auth._ed25519_p() AS z
+                         FROM generate_series(1, 40) AS i
+                       UNION ALL VALUES (1::numeric), (2), (auth._ed25519_p() - 1), (auth._ed25519_p() + 5)) AS s) AS t`,
+    );
+    expect(rows[0]).toEqual({ ok: true, n: '44' });
+  });
 });

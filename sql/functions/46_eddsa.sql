@@ -73,7 +73,8 @@ $$;
 -- Both scalar multiplications are fixed-base: S and k are recoded into 32 signed radix-256 digits
 -- each, the 64 points d_i 256^i B and d_i 256^i (-A) come from one indexed look-up, and the sum is
 -- 64 mixed additions (7M each), no doublings. The comparison needs y = Y/Z and the parity of
--- x = X/Z: Y = y_R Z is checked first (no inversion), then one inversion gives x.
+-- x = X/Z: Y = y_R Z is checked first (no inversion), then one inversion (extended Euclid,
+-- auth._ed25519_fe_invert) gives x.
 -- Returns false, never raises, for any malformed signature.
 CREATE OR REPLACE FUNCTION auth._verify_eddsa(p_key_id bigint, p_alg text, p_signing_input bytea, p_signature bytea)
 RETURNS boolean
@@ -170,7 +171,7 @@ BEGIN
   IF mod(v_y - v_ry * v_z, c_p) <> 0 THEN
     RETURN false;
   END IF;
-  v_x := auth._ed25519_fe_canon(auth._ed25519_fe_mul(v_x, auth._ed25519_fe_pow(v_z)));
+  v_x := auth._ed25519_fe_canon(auth._ed25519_fe_mul(v_x, auth._ed25519_fe_invert(v_z)));
   RETURN mod(v_x, 2) = get_byte(v_r, 31) >> 7;
 END
 $$;
