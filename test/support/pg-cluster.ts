@@ -107,6 +107,18 @@ export interface ClusterOptions {
   hba?: string[];
 }
 
+/** Servers still running; stopped (fast shutdown) if this process exits without stopping them. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGINT');
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    for (const child of running) child.kill('SIGINT');
+    process.kill(process.pid, signal);
+  });
+}
+
 export class PgCluster {
   private process: ChildProcess | undefined;
   private log = '';
@@ -154,6 +166,24 @@ export class PgCluster {
     return cluster;
   }
 
+  /**
+   * A streaming hot standby of `primary` without pg_basebackup (the embedded packages ship only
+   * initdb, pg_ctl and postgres): the primary is shut down cleanly, its data directory copied (a
+   * cold base backup), standby.signal and primary_conninfo written, and both are started again.
+   */
+  static async standbyByCopy(primary: PgCluster): Promise<PgCluster> {
+    const cluster = await PgCluster.prepare({ binDir: primary.binDir });
+    await primary.shutdown();
+    await runAsServerUser('cp', ['-a', primary.dataDir, cluster.dataDir]);
+    writeServerFile(join(cluster.dataDir, 'standby.signal'), '');
+    const auto = join(cluster.dataDir, 'postgresql.auto.conf');
+    writeServerFile(auto, `${readFileSync(auto, 'utf8')}\nprimary_conninfo = 'host=127.0.0.1 port=${primary.port} `
+      + `user=${SUPERUSER} password=${PASSWORD} application_name=standby'\n`);
+    await primary.start();
+    await cluster.start();
+    return cluster;
+  }
+
   private static async prepare(options: ClusterOptions): Promise<PgCluster> {
     const dir = serverTempDir('authdb-pg-');
     const port = await freePort();
@@ -179,6 +209,8 @@ export class PgCluster {
     for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
     const child = spawn(join(this.binDir, 'postgres'), args, spawnOptions());
     this.process = child;
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     this.log = '';
     child.stderr?.on('data', (chunk: Buffer) => (this.log = (this.log + chunk.toString()).slice(-20_000)));
     child.stdout?.resume();
