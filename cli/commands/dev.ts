@@ -87,7 +87,6 @@ Try the sample table (each user sees only their own todos):
   dev
     .command('token')
     .description('mint a dev token from the key in --dir (the server need not be running)')
-    .option('--dir <dir>', 'the folder `authdb dev` uses', DEFAULT_DIR)
     .option('--sub <sub>', 'the subject (auth.user_id())', 'alice')
     .option('--claim <name=value>', 'an extra claim; repeatable; JSON values stay typed (roles=["admin"], level=3)', collect, [])
     .option('--ttl <seconds>', 'lifetime in seconds', positiveInteger('--ttl'), 3600)
@@ -96,14 +95,16 @@ Try the sample table (each user sees only their own todos):
       `
 Examples:
   authdb dev token --sub bob
+  authdb dev token --dir ../other/.authdb --sub bob
   authdb dev token --sub alice --claim tenant_id=acme --claim 'roles=["admin"]' --ttl 600
   TOKEN=$(authdb dev token --sub alice)`,
     )
     .action(
-      action(async (commandOptions: { dir: string; sub: string; claim: string[]; ttl: number }, command: Command) => {
-        const options = globalOptions(command);
+      action(async (commandOptions: { sub: string; claim: string[]; ttl: number }, command: Command) => {
+        // --dir is the option of `dev` (given before or after `token`)
+        const options = globalOptions(command) as ReturnType<typeof globalOptions> & { dir: string };
         const claims = { ...parseClaimArguments(commandOptions.claim), sub: commandOptions.sub };
-        const token = await mintDevToken({ dir: commandOptions.dir, claims, expiresInSeconds: commandOptions.ttl });
+        const token = await mintDevToken({ dir: options.dir, claims, expiresInSeconds: commandOptions.ttl });
         if (options.json) printJson({ token, sub: commandOptions.sub, expiresInSeconds: commandOptions.ttl });
         else printLine(token);
       }),

@@ -1,0 +1,109 @@
+// `authdb dev`: a persistent embedded cluster, the dev issuer, the sample table, tokens.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintDevToken, parseClaimArguments, startDev, withAuth, type DevEnvironment } from '../src/index.js';
+import { freePort } from '../src/embedded.js';
+
+const run = promisify(execFile);
+let dir: string;
+let port: number;
+let env: DevEnvironment | undefined;
+
+async function titlesFor(databaseUrl: string, token: string): Promise<string[]> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  try {
+    return await withAuth(pool, token, async (client) => (await client.query('SELECT title FROM todos ORDER BY id')).rows.map((r) => r.title));
+  } finally {
+    await pool.end();
+  }
+}
+
+/** The CLI, run as a user would (through tsx), with its exit code. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/authdb.ts', ...args], { timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'authdb-dev-test-'));
+  port = await freePort();
+});
+afterAll(async () => {
+  await env?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('authdb dev', () => {
+  it('starts, migrates, registers the dev issuer and a sample table each user sees their own part of', async () => {
+    const lines: string[] = [];
+    env = await startDev({ dir, port, onProgress: (line) => lines.push(line) });
+    expect(lines.some((line) => line.startsWith('initialising a new Postgres cluster'))).toBe(true);
+    expect(lines).toContain('creating the sample table todos (owner-only rows)');
+    expect(await titlesFor(env.databaseUrl, await env.mint({ sub: 'alice' }))).toEqual(['try authdb dev', 'write a policy']);
+    expect(await titlesFor(env.databaseUrl, await env.mint({ sub: 'bob' }))).toEqual(['read the quick start']);
+    // the key file is private to its owner
+    expect(statSync(env.keyFile).mode & 0o077).toBe(0);
+  });
+
+  it('mints tokens from the key file alone (no server needed), with typed extra claims', async () => {
+    const claims = { ...parseClaimArguments(['tenant_id=acme', 'roles=["admin"]', 'level=3']), sub: 'carol' };
+    expect(claims).toEqual({ tenant_id: 'acme', roles: ['admin'], level: 3, sub: 'carol' });
+    const token = await mintDevToken({ dir, claims, expiresInSeconds: 60 });
+    const pool = new pg.Pool({ connectionString: env!.databaseUrl, max: 1 });
+    try {
+      const seen = await withAuth(pool, token, async (client) => (await client.query('SELECT auth.session() AS s')).rows[0].s);
+      expect(seen).toMatchObject({ sub: 'carol', tenant_id: 'acme', roles: ['admin'], level: 3, iss: 'https://authdb.dev.localhost' });
+    } finally {
+      await pool.end();
+    }
+    await expect(mintDevToken({ dir: join(dir, 'missing'), claims: { sub: 'x' } })).rejects.toThrow(/run `authdb dev` first/);
+    expect(() => parseClaimArguments(['novalue'])).toThrow(/name=value/);
+  });
+
+  it('keeps data between runs, and does not re-initialise', async () => {
+    const client = new pg.Client({ connectionString: env!.databaseUrl });
+    await client.connect();
+    await withAuth(client, await env!.mint({ sub: 'alice' }), (c) => c.query("INSERT INTO todos (title) VALUES ('persisted')"));
+    await client.end();
+    await env!.stop();
+    const lines: string[] = [];
+    env = await startDev({ dir, port, onProgress: (line) => lines.push(line) });
+    expect(lines.some((line) => line.startsWith('initialising'))).toBe(false);
+    expect(lines.some((line) => line.startsWith('registering'))).toBe(false);
+    expect(await titlesFor(env.databaseUrl, await env.mint({ sub: 'alice' }))).toContain('persisted');
+  });
+
+  it('`authdb dev token` prints a token, or fails with one line and exit 1 when there is no key', async () => {
+    const ok = await cli(['dev', 'token', '--dir', dir, '--sub', 'dave', '--claim', 'tenant_id=acme', '--json']);
+    expect(ok.code).toBe(0);
+    const { token } = JSON.parse(ok.stdout) as { token: string };
+    const pool = new pg.Pool({ connectionString: env!.databaseUrl, max: 1 });
+    try {
+      expect(await withAuth(pool, token, async (c) => (await c.query('SELECT auth.user_id() AS sub')).rows[0].sub)).toBe('dave');
+    } finally {
+      await pool.end();
+    }
+    const missing = await cli(['dev', 'token', '--dir', join(dir, 'nothing-here')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr.trim().split('\n').filter((line) => line.startsWith('authdb:'))).toEqual([
+      `authdb: no dev issuer key in ${join(dir, 'nothing-here')}: run \`authdb dev\` first (or pass --dir)`,
+    ]);
+  });
+
+  it('`authdb dev` fails with exit 1 and a clear line when the port is taken', async () => {
+    const busy = await cli(['dev', '--dir', join(dir, 'second'), '--port', String(port)]);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(/authdb: could not start Postgres on 127\.0\.0\.1:\d+ .*try --port/);
+  });
+});
