@@ -3,7 +3,7 @@
 // compared with what `authdb migrate` installs. Roles are cluster-wide, so each path gets its own
 // cluster: each one creates the roles itself.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -92,6 +92,8 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
       ...sources,
       earlierReleases: priors.map((prior) => ({ version: prior.version, lastMigration: prior.migrations.at(-1)!.name.replace(/\.sql$/, '') })),
     };
+    // The extension directory is shared by every test run on this machine: one run at a time.
+    await lockExtensionDir();
     // Install into the server's extension directory; whatever authdb files were there are put back afterwards.
     backupDir = mkdtempSync(join(tmpdir(), 'authdb-ext-backup-'));
     for (const name of readdirSync(extensionDir()).filter((file) => file === 'authdb.control' || file.startsWith('authdb--'))) {
@@ -117,6 +119,7 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
       for (const name of readdirSync(backupDir)) renameSync(join(backupDir, name), join(extensionDir(), name));
       rmSync(backupDir, { recursive: true, force: true });
     }
+    unlockExtensionDir();
   });
 
   it('CREATE EXTENSION authdb installs the catalog that authdb migrate installs', async () => {
@@ -145,13 +148,22 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
     expect(freshMembers).toContain('table auth.keys');
   });
 
-  it('verifies a token in a database where authdb is an extension', async () => {
+  it('verifies a token in a database where authdb is an extension, also after pg_dump and restore', async () => {
     const pool = new pg.Pool({ connectionString: extension.url('app'), max: 2 });
     pools.push(pool);
     const issuer = await TestIssuer.create(pool, 'idp');
     const token = await issuer.hs256({ sub: 'alice' });
     const { rows } = await pool.query('SELECT auth.verify($1) ->> $2 AS sub', [token, 'sub']);
     expect(rows[0].sub).toBe('alice');
+
+    // Providers and keys are extension tables: pg_dump keeps their rows and their ids' sequences.
+    const dump = execFileSync(join(DEBIAN_PG_BIN, 'pg_dump'), ['-d', extension.url('app')], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const restored = await createDatabase(extension, 'restored');
+    execFileSync(join(DEBIAN_PG_BIN, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', extension.url('restored')], { input: dump, stdio: ['pipe', 'pipe', 'pipe'] });
+    const again = await restored.query('SELECT auth.verify($1) ->> $2 AS sub', [token, 'sub']);
+    expect(again.rows[0].sub).toBe('alice');
+    await restored.query("SELECT auth.add_provider('second', 'https://second.test', NULL, ARRAY['api'])");
+    expect((await restored.query('SELECT count(*)::int AS n FROM auth.providers')).rows[0].n).toBe(2);
   });
 
   it('ALTER EXTENSION authdb UPDATE from a release at every earlier migration equals a fresh install', async () => {
@@ -235,6 +247,47 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
     expect(await catalogSnapshot(client)).toEqual(migratedSnapshot);
   });
 });
+
+// ---- the shared extension directory ------------------------------------------------------------
+
+const LOCK_DIR = join(tmpdir(), 'authdb-extension-dir.lock');
+
+/** A lock directory holding the owner's pid; a lock whose owner died is taken over. */
+async function lockExtensionDir(): Promise<void> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      mkdirSync(LOCK_DIR);
+      writeFileSync(join(LOCK_DIR, 'pid'), String(process.pid));
+      return;
+    } catch {
+      const owner = Number(readFileSafe(join(LOCK_DIR, 'pid')));
+      if (owner && !processAlive(owner)) rmSync(LOCK_DIR, { recursive: true, force: true });
+      else if (attempt > 600) throw new Error(`the extension directory stays locked by ${LOCK_DIR}`);
+      else await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+function unlockExtensionDir(): void {
+  if (readFileSafe(join(LOCK_DIR, 'pid')) === String(process.pid)) rmSync(LOCK_DIR, { recursive: true, force: true });
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 // ---- catalog snapshots ----------------------------------------------------------------------
 

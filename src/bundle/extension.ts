@@ -49,7 +49,8 @@ UPDATE auth.installation
      , updated_at = pg_catalog.now();
 
 -- Rows of extension tables are not dumped by pg_dump unless marked: mark every table that holds
--- the users' data, so a dump and restore keeps providers and keys.
+-- the users' data, and the identity sequences of those tables, so a dump and restore keeps
+-- providers and keys and their ids keep counting from where they were.
 DO $authdb_config_dump$
 DECLARE
   v_relation regclass;
@@ -60,7 +61,16 @@ BEGIN
      WHERE c.relnamespace = 'auth'::regnamespace
        AND c.relkind = 'r'
        AND c.relname <> ALL (ARRAY[${skipped}])
-     ORDER BY c.relname
+    UNION ALL
+    SELECT s.oid::regclass
+      FROM pg_catalog.pg_class s
+      JOIN pg_catalog.pg_depend d
+        ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = s.oid
+       AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')
+      JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+     WHERE s.relnamespace = 'auth'::regnamespace
+       AND s.relkind = 'S'
+       AND t.relname <> ALL (ARRAY[${skipped}])
   LOOP
     PERFORM pg_catalog.pg_extension_config_dump(v_relation, '');
   END LOOP;
