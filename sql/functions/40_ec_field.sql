@@ -66,25 +66,31 @@ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+  -- invariants: r0 ≡ t0·a, r1 ≡ t1·a (mod q); the loop is unrolled twice so that each step
+  -- overwrites the older pair in place instead of shuffling variables
   v_r0 numeric := p_q;
   v_r1 numeric := mod(p_a, p_q);
   v_t0 numeric := 0;
   v_t1 numeric := 1;
   v_q  numeric;
-  v_tmp numeric;
 BEGIN
   IF v_r1 < 0 THEN
     v_r1 := v_r1 + p_q;
   END IF;
-  WHILE v_r1 <> 0 LOOP
-    v_q := div(v_r0, v_r1);
-    v_tmp := v_r0 - v_q * v_r1;  v_r0 := v_r1;  v_r1 := v_tmp;
-    v_tmp := v_t0 - v_q * v_t1;  v_t0 := v_t1;  v_t1 := v_tmp;
+  LOOP
+    EXIT WHEN v_r1 = 0;
+    v_q := div(v_r0, v_r1);  v_r0 := v_r0 - v_q * v_r1;  v_t0 := v_t0 - v_q * v_t1;
+    EXIT WHEN v_r0 = 0;
+    v_q := div(v_r1, v_r0);  v_r1 := v_r1 - v_q * v_r0;  v_t1 := v_t1 - v_q * v_t0;
   END LOOP;
-  IF v_r0 <> 1 THEN
+  -- the last nonzero remainder is gcd(a, q), with its coefficient
+  IF v_r1 = 0 THEN
+    v_r1 := v_r0;  v_t1 := v_t0;
+  END IF;
+  IF v_r1 <> 1 THEN
     RETURN NULL;
   END IF;
-  RETURN CASE WHEN v_t0 < 0 THEN v_t0 + p_q ELSE v_t0 END;
+  RETURN CASE WHEN v_t1 < 0 THEN v_t1 + p_q ELSE v_t1 END;
 END
 $$;
 
@@ -301,6 +307,7 @@ DECLARE
   v_inv  numeric;
   v_zi   numeric;
   v_zi2  numeric;
+  v_zi3  numeric;
   v_t    numeric;
   v_ax   numeric[];
   v_ay   numeric[];
@@ -326,15 +333,16 @@ BEGIN
     v_ay := array_fill(NULL::numeric, ARRAY[v_half]);
     FOR k IN REVERSE v_half..1 LOOP
       IF k > 1 THEN
-        v_zi := mod(v_inv * v_pre[k - 1], v_p);
-        v_inv := mod(v_inv * v_jz[k], v_p);
+        v_t := v_inv * v_pre[k - 1];  v_zi := v_t - trunc(v_t * v_m) * v_p;   -- 1/Z_k
+        v_t := v_inv * v_jz[k];       v_inv := v_t - trunc(v_t * v_m) * v_p;  -- 1/(Z_1⋯Z_(k−1))
       ELSE
         v_zi := v_inv;
       END IF;
-      v_zi2 := mod(v_zi * v_zi, v_p);
+      v_t := v_zi * v_zi;             v_zi2 := v_t - trunc(v_t * v_m) * v_p;
+      v_t := v_zi2 * v_zi;            v_zi3 := v_t - trunc(v_t * v_m) * v_p;
       v_t := mod(v_jx[k] * v_zi2, v_p);
       v_ax[k] := CASE WHEN v_t < 0 THEN v_t + v_p ELSE v_t END;
-      v_t := mod(v_jy[k] * mod(v_zi2 * v_zi, v_p), v_p);
+      v_t := mod(v_jy[k] * v_zi3, v_p);
       v_ay[k] := CASE WHEN v_t < 0 THEN v_t + v_p ELSE v_t END;
     END LOOP;
 
