@@ -1,0 +1,134 @@
+// Wycheproof's RSA vectors against auth._verify_rsa_pkcs1 (RSASSA-PKCS1-v1_5, RFC 8017 §8.2.2)
+// and auth._verify_rsa_pss (RSASSA-PSS with MGF1, sLen = hLen, RFC 8017 §8.1.2).
+// valid must verify; invalid and acceptable must not. One query per group.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+
+interface WycheproofTest {
+  tcId: number;
+  comment: string;
+  msg: string;
+  sig: string;
+  result: 'valid' | 'invalid' | 'acceptable';
+  flags: string[];
+}
+interface RsaJwk {
+  kty: string;
+  alg: string;
+  n: string;
+  e: string;
+}
+interface WycheproofGroup {
+  keySize: number;
+  sha: string;
+  publicKey: { modulus: string; publicExponent: string };
+  publicKeyJwk?: RsaJwk; // RSASSA-PSS files
+  keyJwk?: RsaJwk; // RSASSA-PKCS1-v1_5 files
+  sLen?: number;
+  mgfSha?: string;
+  tests: WycheproofTest[];
+}
+interface WycheproofFile {
+  algorithm: string;
+  numberOfTests: number;
+  testGroups: WycheproofGroup[];
+}
+
+const FILES = [
+  'rsa_signature_2048_sha256_test.json',
+  'rsa_signature_2048_sha384_test.json',
+  'rsa_signature_2048_sha512_test.json',
+  'rsa_signature_3072_sha256_test.json',
+  'rsa_signature_4096_sha256_test.json',
+  'rsa_pss_2048_sha256_mgf1_32_test.json',
+  'rsa_pss_2048_sha384_mgf1_48_test.json',
+  'rsa_pss_3072_sha256_mgf1_32_test.json',
+];
+
+const load = (file: string): WycheproofFile =>
+  JSON.parse(readFileSync(new URL(`../../shared/vectors/wycheproof/${file}`, import.meta.url), 'utf8'));
+
+/** The JWS alg of a group: RS* for PKCS#1 v1.5 files, PS* for PSS files (hash from `sha`). */
+function algOf(file: WycheproofFile, group: WycheproofGroup): string {
+  const bits = group.sha.replace('SHA-', '');
+  return (file.algorithm === 'RSASSA-PSS' ? 'PS' : 'RS') + bits;
+}
+
+/** Strips the DER sign octet Wycheproof's hex integers carry. */
+const unsignedHex = (hex: string): string => hex.replace(/^(00)+(?=[0-9a-f]{2})/, '');
+
+let db: TestDatabase;
+let providerId: number;
+let keyCounter = 0;
+const tally = { valid: 0, invalid: 0, acceptable: 0 };
+
+async function registerKey(alg: string, jwk: RsaJwk): Promise<number> {
+  const kid = `wycheproof-${++keyCounter}`;
+  const { rows } = await db.pool.query<{ id: number }>(
+    `INSERT INTO auth.keys (provider_id, kid, alg, public_jwk, thumbprint) VALUES ($1, $2, $3, $4, $2) RETURNING id`,
+    [providerId, kid, alg, JSON.stringify(jwk)],
+  );
+  const id = rows[0]!.id;
+  await db.pool.query('SELECT auth._register_rsa_key($1, $2, $3::jsonb)', [id, alg, JSON.stringify(jwk)]);
+  return id;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const { rows } = await db.pool.query<{ id: number }>(
+    `INSERT INTO auth.providers (name, issuer) VALUES ('wycheproof', 'https://wycheproof.test') RETURNING id`,
+  );
+  providerId = rows[0]!.id;
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+for (const name of FILES) {
+  describe(`Wycheproof ${name}`, () => {
+    const file = load(name);
+
+    it('has the vectors this suite expects', () => {
+      const count = file.testGroups.reduce((n, group) => n + group.tests.length, 0);
+      expect(count).toBe(file.numberOfTests);
+      expect(count).toBeGreaterThan(100);
+    });
+
+    file.testGroups.forEach((group, index) => {
+      const alg = algOf(file, group);
+      it(`group ${index}: ${alg}, ${group.keySize}-bit key, e = 0x${group.publicKey.publicExponent} (${group.tests.length} tests)`, async () => {
+        if (group.sLen !== undefined) expect(group.sLen * 8).toBe(Number(alg.slice(2))); // sLen = hLen
+        if (group.mgfSha !== undefined) expect(group.mgfSha).toBe(group.sha);
+        const jwk = group.publicKeyJwk ?? group.keyJwk;
+        if (!jwk) throw new Error(`group ${index} has no JWK`);
+        // the JWK is the same key as the hex fields
+        expect(Buffer.from(jwk.n, 'base64url').toString('hex')).toBe(unsignedHex(group.publicKey.modulus));
+        expect(Buffer.from(jwk.e, 'base64url').toString('hex')).toBe(unsignedHex(group.publicKey.publicExponent));
+        expect(jwk.alg).toBe(alg);
+        const keyId = await registerKey(alg, jwk);
+        const verify = alg.startsWith('PS') ? 'auth._verify_rsa_pss' : 'auth._verify_rsa_pkcs1';
+        const { rows } = await db.pool.query<{ verdicts: boolean[] }>(
+          `SELECT array_agg(${verify}($1, $2, decode(t.msg, 'hex'), decode(t.sig, 'hex')) ORDER BY t.n) AS verdicts
+             FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS t (msg, sig, n)`,
+          [keyId, alg, group.tests.map((t) => t.msg), group.tests.map((t) => t.sig)],
+        );
+        const verdicts = rows[0]!.verdicts;
+        expect(verdicts).toHaveLength(group.tests.length);
+        group.tests.forEach((test, i) => {
+          if (!['valid', 'invalid', 'acceptable'].includes(test.result)) throw new Error(`unknown result ${test.result}`);
+          tally[test.result] += 1;
+          expect(verdicts[i], `${name} group ${index} tcId ${test.tcId} (${test.result}; ${test.flags.join(', ')}): ${test.comment}`)
+            .toBe(test.result === 'valid');
+        });
+      });
+    });
+  });
+}
+
+describe('Wycheproof RSA totals', () => {
+  it('ran every vector of every file', () => {
+    const total = FILES.reduce((n, name) => n + load(name).numberOfTests, 0);
+    expect(tally.valid + tally.invalid + tally.acceptable).toBe(total);
+  });
+});
