@@ -2,10 +2,11 @@
 import type { Command } from 'commander';
 import { registerBundle } from './bundle.js';
 import { registerDev } from './dev.js';
+import { registerDoctor } from './doctor.js';
 import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
 import { registerProvider } from './provider.js';
 import { registerSync } from './sync.js';
 import { registerVerify } from './verify.js';
 
-export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync, registerBundle];
+export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync, registerBundle, registerDoctor];
