@@ -254,30 +254,37 @@ $$;
 --     d_i = −2^(w−1)·b_{wi+w−1} + Σ_{j<w−1} b_{wi+j}·2^j + b_{wi−1}     (b_{−1} = 0):
 -- each digit comes from its own w+1 bits, with no carry chain (the sum telescopes). Signed digits
 -- halve the tables, since −P is (x, −y).
--- Returned as the table entries to add, in position order: idx = i·2^(w−1) + |d_i| (see
--- auth._ec_table), and whether d_i < 0; zero digits add nothing and are left out.
-CREATE OR REPLACE FUNCTION auth._ec_booth(p_k numeric, p_w int, p_npos int, OUT idx int[], OUT neg boolean[])
+-- Returned as the table entries to add, in position order, as a 2×k array: row 1 the entries
+-- idx = i·2^(w−1) + |d_i| (see auth._ec_table), row 2 a 1 where d_i < 0; zero digits add nothing
+-- and are left out. (One plain array: a composite result would cost more to hand back.)
+CREATE OR REPLACE FUNCTION auth._ec_booth(p_k numeric, p_w int, p_npos int)
+RETURNS int[]
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  -- the w·npos bits of k, most significant first, then b_{−1} = 0
-  v_bits    text := right(('x' || encode(auth._numeric_to_bytes(p_k, (p_w * p_npos + 7) / 8), 'hex'))::varbit::text,
-                          p_w * p_npos) || '0';
+  -- the w·npos bits of k, most significant first, then b_{−1} = 0 and padding for the last read
+  v_bits    varbit := ('x' || encode(auth._numeric_to_bytes(p_k, (p_w * p_npos + 7) / 8), 'hex'))::varbit;
   v_half    int := 1 << (p_w - 1);
   v_win     int;
   v_digit   int;
+  v_idx     int[] := '{}';
+  v_neg     int[] := '{}';
 BEGIN
-  idx := '{}';
-  neg := '{}';
+  v_bits := substring(v_bits from length(v_bits) - p_w * p_npos + 1) || B'0' || B'0000000000000000000000000000000';
   FOR i IN 0..p_npos - 1 LOOP
-    v_win := lpad(substr(v_bits, p_w * (p_npos - i - 1) + 1, p_w + 1), 32, '0')::bit(32)::int;
+    -- bits b_{wi+w−1} … b_{wi−1}: the top w+1 of the 32 read from the window's first bit
+    v_win := (substring(v_bits from p_w * (p_npos - i - 1) + 1 for 32)::bit(32)::bigint >> (31 - p_w))::int;
     v_digit := (v_win >> 1) + (v_win & 1) - ((v_win >> p_w) << p_w);
-    IF v_digit <> 0 THEN
-      idx := idx || (i * v_half + abs(v_digit));
-      neg := neg || (v_digit < 0);
+    IF v_digit > 0 THEN
+      v_idx := v_idx || (i * v_half + v_digit);
+      v_neg := v_neg || 0;
+    ELSIF v_digit < 0 THEN
+      v_idx := v_idx || (i * v_half - v_digit);
+      v_neg := v_neg || 1;
     END IF;
   END LOOP;
+  RETURN ARRAY[v_idx, v_neg];
 END
 $$;
 

@@ -140,9 +140,9 @@ DECLARE
   v_u2    numeric;
   v_xs    numeric[];
   v_ys    numeric[];
-  v_ge    record;
-  v_qe    record;
-  v_neg   boolean[];
+  v_ge    int[];
+  v_qe    int[];
+  v_count int;
   v_pt    numeric[];
   v_zz    numeric;
 BEGIN
@@ -181,14 +181,19 @@ BEGIN
   v_qe := auth._ec_booth(v_u2, v_key.qw, v_key.qnpos);
   SELECT array_agg(g.x ORDER BY g.idx), array_agg(g.y ORDER BY g.idx) INTO v_xs, v_ys
     FROM auth.ec_base_points AS g
-   WHERE g.crv = v_key.crv AND g.idx = ANY (v_ge.idx);
+   WHERE g.crv = v_key.crv AND g.idx = ANY (v_ge[1:1]);
   SELECT v_xs || array_agg(q.x ORDER BY q.idx), v_ys || array_agg(q.y ORDER BY q.idx) INTO v_xs, v_ys
     FROM auth.ec_key_points AS q
-   WHERE q.key_id = p_key_id AND q.idx = ANY (v_qe.idx);
-  v_neg := v_ge.neg || v_qe.neg;
-  FOR i IN 1..cardinality(v_neg) LOOP
-    IF v_neg[i] THEN
+   WHERE q.key_id = p_key_id AND q.idx = ANY (v_qe[1:1]);
+  v_count := coalesce(array_length(v_ge, 2), 0);
+  FOR i IN 1..v_count LOOP
+    IF v_ge[2][i] = 1 THEN
       v_ys[i] := -v_ys[i];
+    END IF;
+  END LOOP;
+  FOR i IN 1..coalesce(array_length(v_qe, 2), 0) LOOP
+    IF v_qe[2][i] = 1 THEN
+      v_ys[v_count + i] := -v_ys[v_count + i];
     END IF;
   END LOOP;
 

@@ -25,7 +25,7 @@ CREATE TABLE auth.ec_key_points (
   , idx     int NOT NULL
   , x       numeric NOT NULL
   , y       numeric NOT NULL
-  , PRIMARY KEY (key_id, idx)
+  , PRIMARY KEY (key_id, idx) INCLUDE (x, y)   -- verification reads the table by index only
 );
 
 -- The fixed-base table of each curve's generator G: its shape, then its points.
@@ -39,7 +39,7 @@ CREATE TABLE auth.ec_base_points (
   , idx     int NOT NULL
   , x       numeric NOT NULL
   , y       numeric NOT NULL
-  , PRIMARY KEY (crv, idx)
+  , PRIMARY KEY (crv, idx) INCLUDE (x, y)
 );
 
 REVOKE ALL ON auth.ec_keys, auth.ec_key_points, auth.ec_base_tables, auth.ec_base_points FROM PUBLIC;
