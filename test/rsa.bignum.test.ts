@@ -86,7 +86,7 @@ describe('modular exponentiation with Barrett reduction', () => {
       }
     }
     const { rows } = await db.pool.query<{ result: string }>(
-      `SELECT auth._mod_pow(b::numeric, e::varbit, n::numeric, auth._barrett_mu(n::numeric))::text AS result
+      `SELECT auth._mod_pow(b::numeric, e::varbit, n::numeric, auth._barrett_mu(n::numeric), auth._decimal_digits(n::numeric))::text AS result
          FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t (b, e, n, i) ORDER BY i`,
       [cases.map(([b]) => b.toString()), cases.map(([, e]) => e.toString(2)), cases.map(([, , n]) => n.toString())],
     );

@@ -93,26 +93,36 @@ $$;
 -- <= 1 + 0.9 + 1. So values may stay "lazily reduced" in [0, 3n) between steps: the product of
 -- two of them is below 9n^2. Numeric is decimal, so the shifts by powers of ten are exact
 -- multiplications by 10^-j and truncations: a reduction costs two multiplications, no division.
+-- d, the number of decimal digits of a positive integer.
+CREATE OR REPLACE FUNCTION auth._decimal_digits(p_value numeric)
+RETURNS int
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT length(trunc(p_value)::text)
+$$;
+
+-- mu = floor(10^(2d+1) / n).
 CREATE OR REPLACE FUNCTION auth._barrett_mu(p_modulus numeric)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT div(('1e' || (2 * length(trunc(p_modulus)::text) + 1))::numeric, p_modulus)
+  SELECT div(('1e' || (2 * auth._decimal_digits(p_modulus) + 1))::numeric, p_modulus)
 $$;
 
 -- p_base ^ p_exponent mod p_modulus, by left-to-right square-and-multiply (HAC Algorithm 14.79)
 -- over the bits of the exponent (most significant first, the first bit 1), with Barrett
--- reduction as above. Requires 0 <= p_base < p_modulus and p_mu = auth._barrett_mu(p_modulus).
-CREATE OR REPLACE FUNCTION auth._mod_pow(p_base numeric, p_exponent_bits varbit, p_modulus numeric, p_mu numeric)
+-- reduction as above. Requires 0 <= p_base < p_modulus, p_mu = auth._barrett_mu(p_modulus) and
+-- p_digits = auth._decimal_digits(p_modulus) (both precomputed with the key).
+CREATE OR REPLACE FUNCTION auth._mod_pow(p_base numeric, p_exponent_bits varbit, p_modulus numeric, p_mu numeric, p_digits int)
 RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_digits int := length(trunc(p_modulus)::text);
-  v_low    numeric := ('1e-' || (v_digits - 1))::numeric;       -- 10^-(d-1)
-  v_mu     numeric := p_mu * ('1e-' || (v_digits + 2))::numeric;  -- mu / 10^(d+2)
+  v_low    numeric := ('1e-' || (p_digits - 1))::numeric;       -- 10^-(d-1)
+  v_mu     numeric := p_mu * ('1e-' || (p_digits + 2))::numeric;  -- mu / 10^(d+2)
   v_acc    numeric := p_base;
   v_x      numeric;
 BEGIN

@@ -107,9 +107,9 @@ BEGIN
       || decode(repeat('00', v_algorithm.hash_bytes), 'hex'));
   END IF;
 
-  INSERT INTO auth.rsa_keys (key_id, alg, n, e, e_bits, k, mod_bits, barrett_mu, pkcs1_prefix)
+  INSERT INTO auth.rsa_keys (key_id, alg, n, e, e_bits, k, mod_bits, n_digits, barrett_mu, pkcs1_prefix)
   VALUES (p_key_id, p_alg, v_modulus, auth._bytes_to_numeric(v_e), v_e_bits, v_k, v_mod_bits,
-          auth._barrett_mu(v_modulus), v_prefix);
+          auth._decimal_digits(v_modulus), auth._barrett_mu(v_modulus), v_prefix);
 END
 $$;
 
@@ -126,7 +126,7 @@ DECLARE
   v_key record;
   v_s   numeric;
 BEGIN
-  SELECT r.n, r.e_bits, r.k, r.barrett_mu, r.pkcs1_prefix, a.hash
+  SELECT r.n, r.e_bits, r.k, r.n_digits, r.barrett_mu, r.pkcs1_prefix, a.hash
     INTO v_key
     FROM auth.rsa_keys AS r
     JOIN auth.algorithms AS a ON a.alg = r.alg
@@ -141,7 +141,7 @@ BEGIN
     RETURN false;
   END IF;
   -- steps 3-4
-  RETURN auth._mod_pow(v_s, v_key.e_bits, v_key.n, v_key.barrett_mu)
+  RETURN auth._mod_pow(v_s, v_key.e_bits, v_key.n, v_key.barrett_mu, v_key.n_digits)
        = v_key.pkcs1_prefix + auth._bytes_to_numeric(auth._hash(v_key.hash, p_signing_input));
 END
 $$;
@@ -186,7 +186,7 @@ DECLARE
   v_ps_bits int;     -- bits of PS || 0x01 in DB
   v_salt    bytea := '';
 BEGIN
-  SELECT r.n, r.e_bits, r.k, r.mod_bits, r.barrett_mu, a.hash, a.hash_bytes
+  SELECT r.n, r.e_bits, r.k, r.mod_bits, r.n_digits, r.barrett_mu, a.hash, a.hash_bytes
     INTO v_key
     FROM auth.rsa_keys AS r
     JOIN auth.algorithms AS a ON a.alg = r.alg
@@ -203,7 +203,7 @@ BEGIN
   END IF;
   v_em_bits := v_key.mod_bits - 1;
   v_em_len := (v_em_bits + 7) / 8;
-  v_em := auth._numeric_to_bytes(auth._mod_pow(v_s, v_key.e_bits, v_key.n, v_key.barrett_mu), v_em_len);
+  v_em := auth._numeric_to_bytes(auth._mod_pow(v_s, v_key.e_bits, v_key.n, v_key.barrett_mu, v_key.n_digits), v_em_len);
   v_h_len := v_key.hash_bytes;
   -- §9.1.2 steps 3-4: room for H, salt and the two fixed octets; the trailer field 0xbc
   IF v_em IS NULL OR v_em_len < 2 * v_h_len + 2 OR get_byte(v_em, v_em_len - 1) <> 188 THEN

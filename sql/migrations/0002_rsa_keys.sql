@@ -9,7 +9,8 @@ CREATE TABLE auth.rsa_keys (
   , e_bits       varbit NOT NULL    -- e in binary, most significant (1) bit first
   , k            int NOT NULL       -- length of n in octets (RFC 8017 §2)
   , mod_bits     int NOT NULL CHECK (mod_bits BETWEEN 2048 AND 8192)
-  , barrett_mu   numeric NOT NULL   -- floor(10^(2d+1) / n), d the number of decimal digits of n
+  , n_digits     int NOT NULL       -- d, the number of decimal digits of n
+  , barrett_mu   numeric NOT NULL   -- floor(10^(2d+1) / n), the Barrett constant (10_bignum.sql)
   , pkcs1_prefix numeric            -- RS*: OS2IP(0x00 01 FF..FF 00 || DigestInfo || hLen zero octets)
   , CHECK ((pkcs1_prefix IS NOT NULL) = (alg IN ('RS256', 'RS384', 'RS512')))
   , CHECK (alg IN ('RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'))
