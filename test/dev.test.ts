@@ -1,5 +1,6 @@
 // `authdb dev`: a persistent embedded cluster, the dev issuer, the sample table, tokens.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,14 +15,22 @@ let dir: string;
 let port: number;
 let env: DevEnvironment | undefined;
 
-async function titlesFor(databaseUrl: string, token: string): Promise<string[]> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+/**
+ * Runs fn as the token's user on a fresh connection, closed before returning. (A pg.Pool resolves
+ * end() before its sockets close, and the server stopping next would then raise on them.)
+ */
+async function asUser<T>(databaseUrl: string, token: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
   try {
-    return await withAuth(pool, token, async (client) => (await client.query('SELECT title FROM todos ORDER BY id')).rows.map((r) => r.title));
+    return await withAuth(client, token, fn);
   } finally {
-    await pool.end();
+    await client.end();
   }
 }
+
+const titlesFor = (databaseUrl: string, token: string): Promise<string[]> =>
+  asUser(databaseUrl, token, async (client) => (await client.query('SELECT title FROM todos ORDER BY id')).rows.map((r) => r.title));
 
 /** The CLI, run as a user would (through tsx), with its exit code. */
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -59,22 +68,14 @@ describe('authdb dev', () => {
     const claims = { ...parseClaimArguments(['tenant_id=acme', 'roles=["admin"]', 'level=3']), sub: 'carol' };
     expect(claims).toEqual({ tenant_id: 'acme', roles: ['admin'], level: 3, sub: 'carol' });
     const token = await mintDevToken({ dir, claims, expiresInSeconds: 60 });
-    const pool = new pg.Pool({ connectionString: env!.databaseUrl, max: 1 });
-    try {
-      const seen = await withAuth(pool, token, async (client) => (await client.query('SELECT auth.session() AS s')).rows[0].s);
-      expect(seen).toMatchObject({ sub: 'carol', tenant_id: 'acme', roles: ['admin'], level: 3, iss: 'https://authdb.dev.localhost' });
-    } finally {
-      await pool.end();
-    }
+    const seen = await asUser(env!.databaseUrl, token, async (client) => (await client.query('SELECT auth.session() AS s')).rows[0].s);
+    expect(seen).toMatchObject({ sub: 'carol', tenant_id: 'acme', roles: ['admin'], level: 3, iss: 'https://authdb.dev.localhost' });
     await expect(mintDevToken({ dir: join(dir, 'missing'), claims: { sub: 'x' } })).rejects.toThrow(/run `authdb dev` first/);
     expect(() => parseClaimArguments(['novalue'])).toThrow(/name=value/);
   });
 
   it('keeps data between runs, and does not re-initialise', async () => {
-    const client = new pg.Client({ connectionString: env!.databaseUrl });
-    await client.connect();
-    await withAuth(client, await env!.mint({ sub: 'alice' }), (c) => c.query("INSERT INTO todos (title) VALUES ('persisted')"));
-    await client.end();
+    await asUser(env!.databaseUrl, await env!.mint({ sub: 'alice' }), (c) => c.query("INSERT INTO todos (title) VALUES ('persisted')"));
     await env!.stop();
     const lines: string[] = [];
     env = await startDev({ dir, port, onProgress: (line) => lines.push(line) });
@@ -87,12 +88,7 @@ describe('authdb dev', () => {
     const ok = await cli(['dev', 'token', '--dir', dir, '--sub', 'dave', '--claim', 'tenant_id=acme', '--json']);
     expect(ok.code).toBe(0);
     const { token } = JSON.parse(ok.stdout) as { token: string };
-    const pool = new pg.Pool({ connectionString: env!.databaseUrl, max: 1 });
-    try {
-      expect(await withAuth(pool, token, async (c) => (await c.query('SELECT auth.user_id() AS sub')).rows[0].sub)).toBe('dave');
-    } finally {
-      await pool.end();
-    }
+    expect(await asUser(env!.databaseUrl, token, async (c) => (await c.query('SELECT auth.user_id() AS sub')).rows[0].sub)).toBe('dave');
     const missing = await cli(['dev', 'token', '--dir', join(dir, 'nothing-here')]);
     expect(missing.code).toBe(1);
     expect(missing.stdout).toBe('');
@@ -105,5 +101,35 @@ describe('authdb dev', () => {
     const busy = await cli(['dev', '--dir', join(dir, 'second'), '--port', String(port)]);
     expect(busy.code).toBe(1);
     expect(busy.stderr).toMatch(/authdb: could not start Postgres on 127\.0\.0\.1:\d+ .*try --port/);
+  });
+
+  it('`authdb dev` prints tokens for alice and bob, and Ctrl-C stops Postgres cleanly with exit 0', async () => {
+    const cliDir = join(dir, 'cli');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/authdb.ts', 'dev', '--dir', cliDir, '--port', String(await freePort()), '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const output = await new Promise<{ databaseUrl: string; tokens: Record<string, string> }>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        try {
+          resolve(JSON.parse(stdout));
+        } catch {
+          // not complete yet
+        }
+      });
+      void exited.then((code) => reject(new Error(`authdb dev exited early (${code}): ${stderr}`)));
+    });
+    expect(Object.keys(output.tokens)).toEqual(['alice', 'bob']);
+    expect(await titlesFor(output.databaseUrl, output.tokens.bob!)).toEqual(['read the quick start']);
+    expect(stderr).toContain('initialising a new Postgres cluster');
+    expect(existsSync(join(cliDir, 'data', 'postmaster.pid'))).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stderr).toContain('stopping Postgres');
+    expect(existsSync(join(cliDir, 'data', 'postmaster.pid'))).toBe(false); // a clean shutdown removes it
   });
 });
