@@ -144,14 +144,17 @@ async function checkProviders(
   // Sync health columns come with a later migration; without them there is nothing more to check.
   const columns = await client.query<{ column_name: string }>(
     `SELECT column_name FROM information_schema.columns
-      WHERE table_schema = 'auth' AND table_name = 'providers' AND column_name IN ('last_synced_at', 'last_error', 'next_refresh_at')`,
+      WHERE table_schema = 'auth' AND table_name = 'providers' AND column_name IN ('last_synced_at', 'last_error', 'last_error_at', 'next_refresh_at')`,
   );
-  if (columns.rowCount !== 3) {
+  if (columns.rowCount !== 4) {
     skipped.push({ check: 'provider sync health', reason: 'this schema records no sync state (auth.providers has no last_synced_at, last_error, next_refresh_at)' });
     return;
   }
+  // A failure counts until a later success (last_error may be kept for the record).
   const sync = await client.query<{ name: string; last_error: string | null; last_synced_at: Date | null; stale: boolean }>(
-    `SELECT name, last_error, last_synced_at,
+    `SELECT name, last_synced_at,
+            CASE WHEN last_error_at IS NULL OR last_synced_at IS NULL OR last_error_at >= last_synced_at
+                 THEN last_error END AS last_error,
             (next_refresh_at IS NOT NULL AND next_refresh_at < pg_catalog.now() - $1::interval) AS stale
        FROM auth.providers WHERE jwks_url IS NOT NULL ORDER BY name`,
     [STALE_GRACE],

@@ -98,6 +98,14 @@ describe('doctor', () => {
     expect(after.findings).toContainEqual(expect.objectContaining({
       check: 'providers', subject: 'keyless', severity: 'problem', message: 'provider keyless: the last key sync failed: HTTP 503 from the JWKS URL',
     }));
+    // a later success clears it; a refresh overdue by more than an hour is stale
+    await broken.pool.query(`UPDATE auth.providers SET last_error_at = now() - interval '2 hours', last_synced_at = now() - interval '1 hour',
+                               next_refresh_at = now() - interval '61 minutes' WHERE name = 'keyless'`);
+    const later = (await doctorOf(broken)).findings.filter((f) => f.check === 'providers' && f.subject === 'keyless');
+    expect(later.map((f) => f.message)).toEqual([
+      'provider keyless has no usable key: none of its tokens can verify',
+      'provider keyless is stale: its keys were due for a refresh more than 1 hour ago',
+    ]);
   });
 
   it('says authdb is not installed on an empty database', async () => {
