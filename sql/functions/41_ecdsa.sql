@@ -197,7 +197,7 @@ BEGIN
     END IF;
   END LOOP;
 
-  v_pt := auth._ec_sum(v_c.p, v_c.m, v_xs, v_ys);
+  v_pt := auth._ec_sum(v_c.p, v_c.m, v_c.m3, v_xs, v_ys);
   v_zz := mod(v_pt[3] * v_pt[3], v_c.p);
   IF v_zz = 0 THEN
     RETURN false;  -- R = O
