@@ -209,3 +209,34 @@ describe('end to end', () => {
     }
   }, 60_000);
 });
+
+describe('point sums (auth._ec_sum)', () => {
+  // Affine x and y of a Jacobian {X, Y, Z}, or null for O, computed in SQL.
+  const SUM = `
+    WITH c AS (SELECT * FROM auth._ec_curve('P-256')),
+         g AS (SELECT array_agg(x ORDER BY idx) AS x, array_agg(y ORDER BY idx) AS y
+                 FROM auth.ec_base_points WHERE crv = 'P-256' AND idx IN (1, 2, 3)),
+         s AS (SELECT auth._ec_sum(c.p, c.m, c.m3, $1::numeric[], $2::numeric[]) AS pt, c.p FROM c),
+         z AS (SELECT s.*, auth._ec_inverse(s.pt[3], s.p) AS zi FROM s)
+    SELECT CASE WHEN zi IS NULL THEN NULL ELSE mod(mod(pt[1] * zi * zi, p) + p, p)::text END AS x,
+           CASE WHEN zi IS NULL THEN NULL ELSE mod(mod(pt[2] * zi * zi * zi, p) + p, p)::text END AS y,
+           (SELECT x::text[] FROM g) AS gx, (SELECT y::text[] FROM g) AS gy
+      FROM z`;
+
+  it('adds through the careful path when points repeat or cancel', async () => {
+    await db.pool.query(`SELECT auth._ec_ensure_base_table('P-256')`);
+    const { rows: base } = await db.pool.query<{ gx: string[]; gy: string[] }>(SUM, ['{1}', '{1}']);
+    const [g1x, g2x, g3x] = base[0]!.gx;
+    const [g1y, g2y, g3y] = base[0]!.gy;
+    const sum = async (xs: string[], ys: string[]) => {
+      const { rows } = await db.pool.query<{ x: string | null; y: string | null }>(SUM, [xs, ys]);
+      return rows[0]!.x === null ? null : [rows[0]!.x, rows[0]!.y];
+    };
+    expect(await sum([g1x!, g2x!], [g1y!, g2y!])).toEqual([g3x, g3y]); // G + 2G, the fast path
+    expect(await sum([g1x!, g1x!], [g1y!, g1y!])).toEqual([g2x, g2y]); // G + G doubles
+    expect(await sum([g1x!, g1x!], [g1y!, `-${g1y}`])).toBeNull(); // G − G = O
+    expect(await sum([g1x!, g1x!, g2x!], [g1y!, `-${g1y}`, g2y!])).toEqual([g2x, g2y]); // O + 2G
+    expect(await sum([g2x!, g1x!, g1x!], [g2y!, `-${g1y}`, `-${g1y}`])).toBeNull(); // 2G − G − G
+    expect(await sum([g1x!, g1x!, g1x!], [g1y!, g1y!, g1y!])).toEqual([g3x, g3y]); // G + G + G
+  });
+});

@@ -199,10 +199,10 @@ BEGIN
 
   v_pt := auth._ec_sum(v_c.p, v_c.m, v_c.m3, v_xs, v_ys);
   v_zz := mod(v_pt[3] * v_pt[3], v_c.p);
-  IF v_zz = 0 THEN
+  IF v_zz IS NULL OR v_zz = 0 THEN
     RETURN false;  -- R = O
   END IF;
-  RETURN mod(v_pt[1] - v_r * v_zz, v_c.p) = 0
-      OR (v_r + v_c.n < v_c.p AND mod(v_pt[1] - (v_r + v_c.n) * v_zz, v_c.p) = 0);
+  RETURN coalesce(mod(v_pt[1] - v_r * v_zz, v_c.p) = 0
+                   OR (v_r + v_c.n < v_c.p AND mod(v_pt[1] - (v_r + v_c.n) * v_zz, v_c.p) = 0), false);
 END
 $$;
