@@ -199,6 +199,25 @@ async function checkRls(client: pg.ClientBase, findings: DoctorFinding[], checke
         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy AS p WHERE p.polrelid = c.oid)
       ORDER BY 1`,
   );
+  // Policies for an auth role on a table that role has no privilege on: "permission denied".
+  const unusable = await client.query<{ name: string; role: string }>(
+    `SELECT DISTINCT c.oid::regclass::text AS name, r.rolname AS role
+       FROM pg_catalog.pg_policy AS p
+       JOIN pg_catalog.pg_class AS c ON c.oid = p.polrelid
+       JOIN pg_catalog.pg_roles AS r ON r.oid = ANY (p.polroles) AND r.rolname = ANY ($1)
+      WHERE NOT pg_catalog.has_table_privilege(r.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+      ORDER BY 1, 2`,
+    [AUTH_ROLES],
+  );
+  for (const row of unusable.rows) {
+    findings.push({
+      check: 'rls',
+      severity: 'warning',
+      subject: row.name,
+      message: `table ${row.name} has policies for ${row.role}, but ${row.role} has no privilege on it: its queries fail with "permission denied"`,
+      fix: `GRANT SELECT, INSERT, UPDATE, DELETE ON ${row.name} TO ${row.role}; (only the commands you mean)`,
+    });
+  }
   for (const row of noPolicy.rows) {
     findings.push({
       check: 'rls',

@@ -44,6 +44,9 @@ beforeAll(async () => {
     ALTER TABLE slow ENABLE ROW LEVEL SECURITY;
     CREATE POLICY per_row ON slow FOR SELECT TO authenticated USING (user_id = auth.user_id());
     CREATE POLICY correlated ON slow FOR UPDATE TO authenticated USING ((select auth.user_id() = user_id));
+    CREATE TABLE ungranted (id int);
+    ALTER TABLE ungranted ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY everyone ON ungranted FOR SELECT TO anonymous USING (true);
     CREATE TABLE open_table (id int);
     GRANT SELECT ON open_table TO anonymous;
     GRANT INSERT ON auth.keys TO authenticated;
@@ -70,6 +73,7 @@ describe('doctor', () => {
     const found = (check: string, subject: string) => report.findings.find((f) => f.check === check && f.subject === subject);
     expect(found('rls', 'locked')).toMatchObject({ severity: 'problem', fix: "add a policy, e.g. SELECT auth.policy_owner('locked', 'user_id');" });
     expect(found('rls', 'open_table')).toMatchObject({ severity: 'warning', message: expect.stringContaining('anonymous can use table open_table') });
+    expect(found('rls', 'ungranted')).toMatchObject({ severity: 'warning', message: expect.stringContaining('anonymous has no privilege on it') });
     expect(found('policies', 'public.slow: per_row')).toMatchObject({ severity: 'warning', message: expect.stringContaining('calls auth.user_id() once per row') });
     expect(found('policies', 'public.slow: correlated')).toMatchObject({ severity: 'warning' });
     expect(found('grants', 'authenticated: auth.keys')).toMatchObject({
