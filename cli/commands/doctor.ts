@@ -16,7 +16,8 @@ too); exit 0 when all is well. Read-only: it never changes the database.
 
 Checks: installed version vs this package; pending migrations; providers without usable keys,
 failing or stale key syncs; tables with RLS on but no policy, or RLS off but open to the auth
-roles; policies calling auth.*() once per row; privileges of authenticated and anonymous.
+roles; policies for a role without privileges on their table; policies calling auth.*() once
+per row; privileges of authenticated and anonymous.
 
 Examples:
   authdb doctor
