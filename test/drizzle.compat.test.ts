@@ -109,9 +109,10 @@ describe('Drizzle Neon RLS helpers on authdb', () => {
 });
 
 describe('SQL written for pg_session_jwt', () => {
-  it('auth.jwt_session_init(jwt), auth.session() and auth.user_id() behave as there', async () => {
+  it('auth.init(), auth.jwt_session_init(jwt), auth.session() and auth.user_id() behave as there', async () => {
     const client = await pool.connect();
     try {
+      await client.query('SELECT auth.init()');
       await client.query('SELECT auth.jwt_session_init($1)', [await issuer.hs256({ sub: 'bob', role: 'editor' })]);
       await client.query('SET ROLE authenticated');
       const { rows } = await client.query("SELECT auth.user_id() AS sub, auth.session() ->> 'role' AS role, auth.session() ->> 'iss' AS iss");

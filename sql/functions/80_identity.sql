@@ -44,6 +44,19 @@ BEGIN
 END
 $$;
 
+-- pg_session_jwt compatibility: there, auth.init() loads the one trusted key from a setting before
+-- auth.jwt_session_init(jwt). authdb's keys come from the key store, so it has nothing to do; it
+-- exists so that code written for pg_session_jwt runs unchanged.
+CREATE OR REPLACE FUNCTION auth.init()
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN;
+END
+$$;
+
 -- pg_session_jwt compatibility: auth.jwt_session_init(jwt) is auth.init(jwt, 'session').
 CREATE OR REPLACE FUNCTION auth.jwt_session_init(jwt text)
 RETURNS void

@@ -4,6 +4,7 @@
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA auth FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     auth.init(text, text)
+  , auth.init()
   , auth.jwt_session_init(text)
   , auth.reset()
   , auth.session()
