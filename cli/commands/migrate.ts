@@ -28,7 +28,8 @@ export function registerMigrate(program: Command): void {
         const options = globalOptions(command);
         const status = await withClient(options.databaseUrl, migrateStatus);
         if (options.json) return printJson(status);
-        printLine(`installed: ${status.installedVersion ?? 'not installed'} (package ${status.packageVersion})`);
+        const method = status.installMethod ? ` by ${status.installMethod === 'extension' ? 'CREATE EXTENSION' : 'authdb migrate'}` : '';
+        printLine(`installed: ${status.installedVersion ?? 'not installed'}${method} (package ${status.packageVersion})`);
         for (const migration of status.applied) printLine(`  applied  ${migration.name}  ${migration.runOn.toISOString()}`);
         for (const name of status.pending) printLine(`  pending  ${name}`);
         if (status.installedVersion && !status.functionsCurrent) printLine('  functions differ from this package: run `authdb migrate`');
