@@ -44,10 +44,10 @@ describe.each(ROLES)('as %s', (role) => {
 
   it('cannot call internal functions (sealing, key registration)', async () => {
     for (const statement of [
-      `SELECT auth._seal('1/2', 'identity', 'x')`,
+      `SELECT auth._seal('identity', 'x')`,
       `SELECT auth.add_provider('x', 'https://x')`,
       `SELECT auth.revoke_key('k')`,
-      `SELECT auth._vcache_put('1/2', '\\x00'::bytea, 1, '{}'::jsonb)`,
+      `SELECT auth._vcache_put('\\x00'::bytea, 1, '{}'::jsonb)`,
     ]) {
       const error = await inRolledBackTransaction(db.pool, async (client) => {
         await client.query(`SET LOCAL ROLE ${role}`);

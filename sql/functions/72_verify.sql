@@ -70,9 +70,8 @@ END
 $$;
 
 -- The full check of a token; returns its claims, the key that verified it, and the moment the
--- identity ends (exp + leeway). Uses and fills the verified-token cache of this backend
--- (p_binding: auth._backend_binding()).
-CREATE OR REPLACE FUNCTION auth._verify_token(p_jwt text, p_binding text, OUT claims jsonb, OUT key_id bigint, OUT valid_until numeric)
+-- identity ends (exp + leeway). Uses and fills the verified-token cache of this backend.
+CREATE OR REPLACE FUNCTION auth._verify_token(p_jwt text, OUT claims jsonb, OUT key_id bigint, OUT valid_until numeric)
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
@@ -90,7 +89,7 @@ BEGIN
   END IF;
   IF octet_length(p_jwt) <= 16384 THEN
     v_digest := sha256(convert_to(p_jwt, 'UTF8'));
-    SELECT c.key_id, c.claims INTO key_id, claims FROM auth._vcache_get(p_binding, v_digest) AS c;
+    SELECT c.key_id, c.claims INTO key_id, claims FROM auth._vcache_get(v_digest) AS c;
     IF key_id IS NOT NULL THEN
       -- a hit: the signature verified before; the key's status and the claims are checked again now
       SELECT k AS key, p AS provider INTO v_hit
@@ -151,7 +150,7 @@ BEGIN
   valid_until := auth._validate_claims(v_provider, claims);
   key_id := v_key.id;
   IF v_digest IS NOT NULL THEN
-    PERFORM auth._vcache_put(p_binding, v_digest, key_id, claims);
+    PERFORM auth._vcache_put(v_digest, key_id, claims);
   END IF;
 END
 $$;

@@ -9,7 +9,7 @@ CREATE OR REPLACE FUNCTION auth._identity_message(p_scope text, p_valid_until te
 RETURNS text
 LANGUAGE sql STABLE
 AS $$
-  SELECT p_scope || '|' || p_valid_until || '|'
+  SELECT p_scope || '|' || p_valid_until || '|' || auth._backend_binding() || '|'
       || CASE WHEN p_scope = 'transaction' THEN now()::text ELSE 'session' END || '|' || p_claims
 $$;
 
@@ -20,7 +20,6 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_binding     text := auth._backend_binding();
   v_token       record;
   v_valid_until text;
   v_claims      text;
@@ -28,7 +27,7 @@ BEGIN
   IF scope IS NULL OR scope NOT IN ('transaction', 'session') THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'scope must be ''transaction'' or ''session''';
   END IF;
-  v_token := auth._verify_token(jwt, v_binding);
+  v_token := auth._verify_token(jwt);
   v_valid_until := coalesce(v_token.valid_until::text, '');
   v_claims := v_token.claims::text;
   IF scope = 'session' THEN
@@ -37,7 +36,7 @@ BEGIN
   END IF;
   PERFORM set_config('authdb.identity',
     scope || '|' || v_valid_until || '|'
-      || encode(auth._seal(v_binding, 'identity', auth._identity_message(scope, v_valid_until, v_claims)), 'hex')
+      || encode(auth._seal('identity', auth._identity_message(scope, v_valid_until, v_claims)), 'hex')
       || '|' || v_claims,
     scope = 'transaction');
   RETURN v_token.claims;
@@ -100,10 +99,7 @@ BEGIN
   v_valid_until := split_part(v_value, '|', 2);
   v_seal := substr(v_value, length(v_scope) + length(v_valid_until) + 3, 64);
   v_claims := substr(v_value, length(v_scope) + length(v_valid_until) + 68);
-  IF v_seal !~ '^[0-9a-f]{64}$'
-     OR NOT auth._constant_time_equal(
-              auth._seal(auth._backend_binding(), 'identity', auth._identity_message(v_scope, v_valid_until, v_claims)),
-              decode(v_seal, 'hex')) THEN
+  IF NOT auth._seal_matches(v_seal, 'identity', auth._identity_message(v_scope, v_valid_until, v_claims)) THEN
     RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'auth identity rejected: the seal does not match',
       DETAIL = 'authdb.identity was set or changed outside auth.init, or copied from another transaction or backend';
   END IF;
@@ -156,7 +152,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  RETURN (auth._verify_token(jwt, auth._backend_binding())).claims;
+  RETURN (auth._verify_token(jwt)).claims;
 END
 $$;
 
