@@ -18,27 +18,21 @@ $$;
 -- base64url (RFC 4648 §5) decoding that accepts only the canonical encoding (RFC 4648 §3.5;
 -- RFC 7515 §2 forbids padding): alphabet [A-Za-z0-9_-], no '=', length mod 4 ≠ 1, and the unused
 -- low bits of the last character zero. NULL when the text is not canonical base64url.
+-- A single SQL expression, so that the planner inlines it into the parser's cached plan.
 CREATE OR REPLACE FUNCTION auth._b64url_try_decode(p_text text)
 RETURNS bytea
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-  v_len   int := length(p_text);
-  v_tail  int := v_len % 4;
-  v_last  int;
-BEGIN
-  IF v_tail = 1 OR p_text !~ '^[A-Za-z0-9_-]*$' THEN
-    RETURN NULL;
-  END IF;
-  IF v_tail > 0 THEN
-    -- value of the last sextet; 2 trailing chars carry 4 unused bits, 3 carry 2
-    v_last := strpos('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', right(p_text, 1)) - 1;
-    IF (v_tail = 2 AND v_last & 15 <> 0) OR (v_tail = 3 AND v_last & 3 <> 0) THEN
-      RETURN NULL;
-    END IF;
-  END IF;
-  RETURN decode(translate(p_text, '-_', '+/') || repeat('=', (4 - v_tail) % 4), 'base64');
-END
+  SELECT CASE
+    WHEN p_text ~ '^[A-Za-z0-9_-]*$'
+     AND length(p_text) % 4 <> 1
+     -- the last character's unused low bits: 4 of them after 2 trailing characters, 2 after 3
+     AND (length(p_text) % 4 = 0
+          OR (strpos('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', right(p_text, 1)) - 1)
+             & CASE length(p_text) % 4 WHEN 2 THEN 15 ELSE 3 END = 0)
+    -- replace() rather than translate(): several times faster on these lengths
+    THEN decode(replace(replace(p_text, '-', '+'), '_', '/') || repeat('=', (4 - length(p_text) % 4) % 4), 'base64')
+  END
 $$;
 
 -- The same, raising SQLSTATE 22023 on non-canonical input (for keys and other caller input).
@@ -61,7 +55,7 @@ CREATE OR REPLACE FUNCTION auth._b64url_encode(p_bytes bytea)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-  SELECT rtrim(translate(replace(encode(p_bytes, 'base64'), E'\n', ''), '+/', '-_'), '=')
+  SELECT rtrim(replace(replace(replace(encode(p_bytes, 'base64'), E'\n', ''), '+', '-'), '/', '_'), '=')
 $$;
 
 -- The hash a JWS algorithm names (RFC 7518 §3.1), by its name in auth.algorithms.

@@ -86,11 +86,11 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-  v_message text := encode(p_digest, 'hex') || '|' || p_key_id::text || '|' || p_claims::text;
+  v_hex     text := encode(p_digest, 'hex');
+  v_rest    text := p_key_id::text || '|' || p_claims::text;
 BEGIN
   PERFORM set_config(auth._vcache_slot(p_digest),
-                     encode(p_digest, 'hex') || '|' || encode(auth._seal('vcache', v_message), 'hex')
-                       || '|' || p_key_id::text || '|' || p_claims::text,
+                     v_hex || '|' || encode(auth._seal('vcache', v_hex || '|' || v_rest), 'hex') || '|' || v_rest,
                      false);
 END
 $$;
