@@ -16,7 +16,6 @@
 CREATE OR REPLACE FUNCTION auth._bytes_to_numeric(p_bytes bytea)
 RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_hex    text := encode(p_bytes, 'hex');
@@ -52,7 +51,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._numeric_to_bytes(p_value numeric, p_len int)
 RETURNS bytea
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_inv56  numeric := 0.00000000000000001387778780781445675529539585113525390625;  -- 2^-56, exact
@@ -108,7 +106,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._decimal_digits(p_value numeric)
 RETURNS int
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT length(trunc(p_value)::text)
 $$;
@@ -117,7 +114,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._barrett_mu(p_modulus numeric)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT div(('1e' || (2 * auth._decimal_digits(p_modulus) + 1))::numeric, p_modulus)
 $$;
@@ -129,7 +125,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._mod_pow(p_base numeric, p_exponent_bits varbit, p_modulus numeric, p_mu numeric, p_digits int)
 RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_low    numeric := ('1e-' || (p_digits - 1))::numeric;       -- 10^-(d-1)

@@ -10,7 +10,6 @@
 CREATE OR REPLACE FUNCTION auth._rsa_digest_info_prefix(p_hash text)
 RETURNS bytea
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT CASE p_hash
     WHEN 'sha256' THEN '\x3031300d060960864801650304020105000420'::bytea
@@ -27,7 +26,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._register_rsa_key(p_key_id bigint, p_alg text, p_jwk jsonb)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_algorithm auth.algorithms;
@@ -120,7 +118,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._verify_rsa_pkcs1(p_key_id bigint, p_alg text, p_signing_input bytea, p_signature bytea)
 RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_key record;
@@ -151,7 +148,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._mgf1(p_hash text, p_seed bytea, p_len int)
 RETURNS bytea
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_mask    bytea := '';
@@ -170,7 +166,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._verify_rsa_pss(p_key_id bigint, p_alg text, p_signing_input bytea, p_signature bytea)
 RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_key     record;
