@@ -125,7 +125,9 @@ BEGIN
       END IF;
       PERFORM auth._reject('unknown_key', format('provider %s has no key %s', v_provider.name, v_kid));
     END IF;
-    PERFORM auth._require_usable_key(v_key);
+    IF NOT auth._key_usable(v_key) THEN
+      PERFORM auth._require_usable_key(v_key);
+    END IF;
     v_verified := auth._verify_signature(v_key.id, v_token.algorithm, v_token.signing_input, v_token.signature);
   ELSE
     -- No kid: try the provider's usable keys of this alg (design: defaults).
