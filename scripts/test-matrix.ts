@@ -45,7 +45,10 @@ function runSuite(major: number, vitestArgs: string[]): Promise<Outcome> {
     child.stderr.on('data', collect);
     child.on('close', (code) => {
       const server = /authdb tests: Postgres (\S+)/.exec(output)?.[1] ?? '?';
-      const tests = /^\s*Tests\s+(.+)$/m.exec(output)?.[1]?.trim() ?? 'no summary';
+      const summary = /^\s*Tests\s+(.+)$/m.exec(output)?.[1]?.trim() ?? 'no summary';
+      // vitest exits 1 on unhandled errors even when every test passed; say so in the table
+      const errors = /^\s*Errors\s+(.+)$/m.exec(output)?.[1]?.trim();
+      const tests = errors ? `${summary}, ${errors} unhandled` : summary;
       resolve({ major, server, passed: code === 0, tests, seconds: (Date.now() - started) / 1000 });
     });
   });
