@@ -237,18 +237,24 @@ export class PgCluster {
     return this.log;
   }
 
-  /** Fast shutdown; keeps the directory. */
+  /**
+   * Stops the server; keeps the directory. Smart shutdown first, so clients still closing (a
+   * pg.Pool's end() resolves before its sockets are closed) are not sent FATAL 57P01 — node-postgres
+   * would raise that as an uncaught error; fast shutdown after 5 s, immediate after 30 s.
+   */
   async shutdown(): Promise<void> {
     const child = this.process;
     this.process = undefined;
     if (!child || child.exitCode !== null) return;
     await new Promise<void>((resolvePromise) => {
-      const timer = setTimeout(() => child.kill('SIGQUIT'), 30_000);
+      const fast = setTimeout(() => child.kill('SIGINT'), 5_000);
+      const immediate = setTimeout(() => child.kill('SIGQUIT'), 30_000);
       child.once('exit', () => {
-        clearTimeout(timer);
+        clearTimeout(fast);
+        clearTimeout(immediate);
         resolvePromise();
       });
-      child.kill('SIGINT');
+      child.kill('SIGTERM');
     });
   }
 
