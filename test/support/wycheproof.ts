@@ -1,9 +1,9 @@
-// Wycheproof vector files (C2SP/wycheproof, Apache-2.0), kept beside the project in
-// ../shared/vectors/wycheproof relative to the repository root.
+// Wycheproof vector files (C2SP/wycheproof, Apache-2.0), vendored unchanged in test/vectors/wycheproof
+// (see the README and LICENSE there).
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const VECTORS = fileURLToPath(new URL('../../../shared/vectors/wycheproof/', import.meta.url));
+const VECTORS = fileURLToPath(new URL('../vectors/wycheproof/', import.meta.url));
 
 export interface WycheproofTest {
   tcId: number;
