@@ -5,6 +5,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
+import { registerKeyRow } from './support/key-rows.js';
 
 const CURVES = [
   {
@@ -44,23 +45,7 @@ const fromB64url = (text: string) => BigInt(`0x${Buffer.from(text, 'base64url').
 /** Inserts a key row and registers it in one transaction; resolves to its id. */
 async function register(jwk: Record<string, unknown>, alg: string): Promise<number> {
   keyCount += 1;
-  const client = await db.pool.connect();
-  try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<{ id: number }>(
-      `INSERT INTO auth.keys (provider_id, kid, alg, public_jwk, thumbprint) VALUES ($1, $2, $3, $4, $2) RETURNING id`,
-      [providerId, `ec-${keyCount}`, alg, JSON.stringify(jwk)],
-    );
-    const id = Number(rows[0]!.id);
-    await client.query('SELECT auth._register_ec_key($1, $2, $3::jsonb)', [id, alg, JSON.stringify(jwk)]);
-    await client.query('COMMIT');
-    return id;
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
+  return registerKeyRow(db.pool, { providerId, kid: `ec-${keyCount}`, alg, jwk, family: 'ec' });
 }
 
 /** Many verdicts in one query. */

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { expectedVerdict, loadVectors, type WycheproofGroup } from './support/wycheproof.js';
+import { registerKeyRow } from './support/key-rows.js';
 
 const SUITES = [
   { file: 'ecdsa_secp256r1_sha256_p1363_test.json', alg: 'ES256', crv: 'P-256', bytes: 32 },
@@ -39,23 +40,11 @@ function groupJwk(group: WycheproofGroup, crv: string, bytes: number): Record<st
 /** Inserts a key row and registers it in one transaction; the key's id, or null when refused. */
 async function register(jwk: Record<string, unknown>, alg: string): Promise<number | null> {
   keyCount += 1;
-  const client = await db.pool.connect();
   try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<{ id: number }>(
-      `INSERT INTO auth.keys (provider_id, kid, alg, public_jwk, thumbprint) VALUES ($1, $2, $3, $4, $2) RETURNING id`,
-      [providerId, `wy-${keyCount}`, alg, JSON.stringify(jwk)],
-    );
-    const id = Number(rows[0]!.id);
-    await client.query('SELECT auth._register_ec_key($1, $2, $3::jsonb)', [id, alg, JSON.stringify(jwk)]);
-    await client.query('COMMIT');
-    return id;
+    return await registerKeyRow(db.pool, { providerId, kid: `wy-${keyCount}`, alg, jwk, family: 'ec' });
   } catch (error) {
-    await client.query('ROLLBACK');
     if ((error as { code?: string }).code !== '22023') throw error;
     return null;
-  } finally {
-    client.release();
   }
 }
 

@@ -4,6 +4,7 @@ import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:cryp
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
+import { registerKeyRow } from './support/key-rows.js';
 
 const p = 2n ** 255n - 19n;
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -19,24 +20,7 @@ const le32 = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex')
 /** Inserts a key row and registers it; resolves to its id, or rejects with the registration error. */
 async function register(jwk: Record<string, unknown>, alg = 'EdDSA'): Promise<number> {
   keyCount += 1;
-  const client = await db.pool.connect();
-  try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<{ id: number }>(
-      `INSERT INTO auth.keys (provider_id, kid, alg, public_jwk, thumbprint)
-       VALUES ($1, $2, $3, $4, $2) RETURNING id`,
-      [providerId, `k${keyCount}`, alg === 'EdDSA' ? 'EdDSA' : alg, JSON.stringify(jwk)],
-    );
-    const id = Number(rows[0]!.id);
-    await client.query('SELECT auth._register_okp_key($1, $2, $3::jsonb)', [id, alg, JSON.stringify(jwk)]);
-    await client.query('COMMIT');
-    return id;
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
+  return registerKeyRow(db.pool, { providerId, kid: `k${keyCount}`, alg, jwk, family: 'okp' });
 }
 
 const registerHex = (pkHex: string) => register({ kty: 'OKP', crv: 'Ed25519', x: b64url(Buffer.from(pkHex, 'hex')) });
