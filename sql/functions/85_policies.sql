@@ -16,9 +16,9 @@
 -- Table names arrive as regclass and are printed by Postgres itself (schema-qualified, quoted
 -- where needed); column, claim and policy names go through format('%I') / format('%L').
 
--- The once-per-statement expression for "the caller's identity", typed like the owner column.
-CREATE OR REPLACE FUNCTION auth._policy_identity_expr(p_table regclass, p_column name)
-RETURNS text
+-- The type of a table's column; raises 42703 when the table has no such column.
+CREATE OR REPLACE FUNCTION auth._policy_column_type(p_table regclass, p_column name)
+RETURNS regtype
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -31,6 +31,19 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '42703', MESSAGE = format('column %I of %s does not exist', p_column, p_table);
   END IF;
+  RETURN v_type;
+END
+$$;
+
+-- The once-per-statement expression for "the caller's identity", typed like the owner column.
+CREATE OR REPLACE FUNCTION auth._policy_identity_expr(p_table regclass, p_column name)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_type regtype := auth._policy_column_type(p_table, p_column);
+BEGIN
   IF v_type = 'uuid'::regtype THEN
     RETURN '(select auth.uid())';
   ELSIF v_type IN ('text'::regtype, 'character varying'::regtype) THEN
@@ -50,14 +63,8 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_type regtype;
+  v_type regtype := auth._policy_column_type(p_table, p_column);
 BEGIN
-  SELECT a.atttypid::regtype INTO v_type
-    FROM pg_catalog.pg_attribute AS a
-   WHERE a.attrelid = p_table AND a.attname = p_column AND a.attnum > 0 AND NOT a.attisdropped;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '42703', MESSAGE = format('column %I of %s does not exist', p_column, p_table);
-  END IF;
   IF p_claim IS NULL OR p_claim = '' THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the claim name must not be empty';
   END IF;
