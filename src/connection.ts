@@ -26,11 +26,23 @@ export function clientConfig(explicitUrl?: string): pg.ClientConfig {
   return { connectionString: url, application_name: 'authdb' };
 }
 
-/** Runs `work` with a connected client and always closes it. */
+/**
+ * Security model §9: on an admin connection nothing another login created may resolve ahead of the
+ * catalog. Relations and functions resolve in pg_catalog first, and pg_temp (this session's own) last;
+ * SQL sent on such a connection still qualifies what it calls.
+ */
+export const ADMIN_SEARCH_PATH = 'pg_catalog, pg_temp';
+
+export async function pinSearchPath(client: pg.ClientBase): Promise<void> {
+  await client.query("SELECT pg_catalog.set_config('search_path', $1, false)", [ADMIN_SEARCH_PATH]);
+}
+
+/** Runs `work` with a connected client whose search_path is pinned, and always closes it. */
 export async function withClient<T>(databaseUrl: string | undefined, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client(clientConfig(databaseUrl));
   await client.connect();
   try {
+    await pinSearchPath(client);
     return await work(client);
   } finally {
     await client.end();
