@@ -47,7 +47,7 @@ describe.each(ROLES)('as %s', (role) => {
       `SELECT auth._seal('identity', 'x')`,
       `SELECT auth.add_provider('x', 'https://x')`,
       `SELECT auth.revoke_key('k')`,
-      `SELECT auth._vcache_put('\\x00'::bytea, 1, '{}'::jsonb)`,
+      `SELECT auth._vcache_put('\\x00'::bytea, 1)`,
     ]) {
       const error = await inRolledBackTransaction(db.pool, async (client) => {
         await client.query(`SET LOCAL ROLE ${role}`);

@@ -69,9 +69,10 @@ BEGIN
 END
 $$;
 
--- The full check of a token; returns its claims, the key that verified it, and the moment the
--- identity ends (exp + leeway). Uses and fills the verified-token cache of this backend.
-CREATE OR REPLACE FUNCTION auth._verify_token(p_jwt text, OUT claims jsonb, OUT key_id bigint, OUT valid_until numeric)
+-- The full check of a token; returns its claims, the key that verified it, the moment the
+-- identity ends (exp + leeway), and the subject prefix of its provider (NULL: bare subjects).
+-- Uses and fills the verified-token cache of this backend.
+CREATE OR REPLACE FUNCTION auth._verify_token(p_jwt text, OUT claims jsonb, OUT key_id bigint, OUT valid_until numeric, OUT subject_prefix text)
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
@@ -89,9 +90,11 @@ BEGIN
   END IF;
   IF octet_length(p_jwt) <= 16384 THEN
     v_digest := sha256(convert_to(p_jwt, 'UTF8'));
-    SELECT c.key_id, c.claims INTO key_id, claims FROM auth._vcache_get(v_digest) AS c;
+    key_id := auth._vcache_get(v_digest);
     IF key_id IS NOT NULL THEN
-      -- a hit: the signature verified before; the key's status and the claims are checked again now
+      -- A hit: these very bytes verified with this key before. The key's status, the provider's
+      -- allow-list and the claims are checked again now; the claims are decoded again from the
+      -- token (the cache keeps nothing personal: docs/security.md §10).
       SELECT k AS key, p AS provider INTO v_hit
         FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id WHERE k.id = key_id;
       IF NOT FOUND THEN
@@ -101,7 +104,13 @@ BEGIN
       IF NOT auth._key_usable(v_key) THEN
         PERFORM auth._require_usable_key(v_key);
       END IF;
+      -- Security model §1: the key is pinned to the header's alg, which the allow-list must hold.
+      IF (v_hit.provider).algorithms IS NOT NULL AND NOT v_key.alg = ANY ((v_hit.provider).algorithms) THEN
+        PERFORM auth._reject('unsupported_algorithm', format('provider %s does not allow %s', (v_hit.provider).name, v_key.alg));
+      END IF;
+      claims := convert_from(auth._b64url_try_decode(split_part(p_jwt, '.', 2)), 'UTF8')::jsonb;
       valid_until := auth._validate_claims(v_hit.provider, claims);
+      subject_prefix := (v_hit.provider).subject_prefix;
       RETURN;
     END IF;
   END IF;
@@ -151,8 +160,9 @@ BEGIN
 
   valid_until := auth._validate_claims(v_provider, claims);
   key_id := v_key.id;
+  subject_prefix := v_provider.subject_prefix;
   IF v_digest IS NOT NULL THEN
-    PERFORM auth._vcache_put(v_digest, key_id, claims);
+    PERFORM auth._vcache_put(v_digest, key_id);
   END IF;
 END
 $$;

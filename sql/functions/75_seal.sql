@@ -1,54 +1,106 @@
--- Seals (security model §2): settings can be set by any SQL user, so whatever authdb keeps in them
--- carries an HMAC-SHA256 under the installation's secret. The identity's seal is also bound to this
--- backend: a value forged, edited, or copied from another backend does not carry a valid seal.
+-- Seals (docs/security.md §2, §11): settings can be set by any SQL user, so whatever authdb keeps
+-- in them carries an HMAC-SHA256 under the installation's secret (auth.seal_secret, readable by
+-- the schema owner only). What a seal covers is written with formatting-independent values only
+-- (integers, and epoch seconds as numeric), so TimeZone, DateStyle, IntervalStyle or a function's
+-- SET clause never change it.
 
--- What identifies this backend among all that ever ran on this server: its pid and its start time.
--- backend_start is visible when the schema owner may see this session's statistics (superuser,
--- pg_read_all_stats, or the same role); otherwise the client port and the server's start time
--- narrow pid reuse instead.
-CREATE OR REPLACE FUNCTION auth._backend_binding()
-RETURNS text
-LANGUAGE plpgsql STABLE
-AS $$
-DECLARE
-  v_backend_start text;
-BEGIN
-  SELECT s.backend_start::text INTO v_backend_start FROM pg_stat_get_activity(pg_backend_pid()) AS s;
-  RETURN pg_backend_pid()::text || '/'
-      || coalesce(v_backend_start, pg_postmaster_start_time()::text || '/' || coalesce(inet_client_port(), 0)::text);
-END
-$$;
-
--- HMAC-SHA256 (RFC 2104) of a labelled message under the installation's secret. plpgsql, so
--- that the secret's lookup is planned once per backend.
+-- HMAC-SHA256 (RFC 2104) of a labelled message under the installation's secret, written as
+-- `<generation>:<hex>`: the generation tells a seal made before a rotation from a forged one.
+-- plpgsql, so that the secret's lookup is planned once per backend.
 CREATE OR REPLACE FUNCTION auth._seal(p_label text, p_message text)
-RETURNS bytea
+RETURNS text
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
   v_secret auth.seal_secret;
 BEGIN
-  SELECT * INTO STRICT v_secret FROM auth.seal_secret;
-  RETURN auth._hmac('sha256', v_secret.ipad_key, v_secret.opad_key, convert_to(p_label || chr(10) || p_message, 'UTF8'));
+  SELECT * INTO v_secret FROM auth.seal_secret;
+  IF NOT FOUND THEN
+    -- fail closed: without a secret nothing can be sealed or verified
+    RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = 'authdb has no sealing secret',
+      HINT = 'Run authdb seal rotate (SELECT auth.rotate_seal_secret() as the schema owner).';
+  END IF;
+  RETURN v_secret.generation::text || ':'
+      || encode(auth._hmac('sha256', v_secret.ipad_key, v_secret.opad_key, convert_to(p_label || chr(10) || p_message, 'UTF8')), 'hex');
 END
 $$;
 
--- Whether a seal written as hex text is the seal of this message: compared as digests (see
--- auth._constant_time_equal), and without decoding text that may not be hex at all.
-CREATE OR REPLACE FUNCTION auth._seal_matches(p_seal_hex text, p_label text, p_message text)
+-- Whether a seal as stored is the seal of this message under the current secret: compared as
+-- digests (see auth._constant_time_equal), and without decoding text that may not be hex at all.
+CREATE OR REPLACE FUNCTION auth._seal_matches(p_seal text, p_label text, p_message text)
 RETURNS boolean
 LANGUAGE sql STABLE
 AS $$
-  SELECT sha256(convert_to(encode(auth._seal(p_label, p_message), 'hex'), 'UTF8')) = sha256(convert_to(p_seal_hex, 'UTF8'))
+  SELECT sha256(convert_to(auth._seal(p_label, p_message), 'UTF8')) = sha256(convert_to(p_seal, 'UTF8'))
+$$;
+
+-- Whether a seal that did not match names an earlier generation of the secret: it was made before
+-- a rotation, and what it sealed simply no longer counts. Called only after a mismatch.
+CREATE OR REPLACE FUNCTION auth._seal_is_stale(p_seal text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  v_generation text := split_part(p_seal, ':', 1);
+BEGIN
+  RETURN v_generation ~ '^[0-9]{1,18}$'
+     AND v_generation::bigint < (SELECT s.generation FROM auth.seal_secret AS s);
+END
+$$;
+
+-- When this backend started, as epoch seconds; NULL when the schema owner may not see it
+-- (pg_stat_activity shows it to superusers, members of pg_read_all_stats, and roles with the
+-- privileges of the session's login). With the pid it names this backend among all that ever ran
+-- on the server: unlike the client port or the server's start time, another backend that later
+-- gets the same pid cannot reproduce it.
+CREATE OR REPLACE FUNCTION auth._backend_start()
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  v_start numeric;
+BEGIN
+  SELECT extract(epoch FROM s.backend_start) INTO v_start FROM pg_stat_get_activity(pg_backend_pid()) AS s;
+  RETURN v_start;
+END
+$$;
+
+-- auth.rotate_seal_secret(): a new sealing secret (owner only: not executable by PUBLIC, and it
+-- writes auth.seal_secret). Every identity and verified-token cache entry sealed before stops
+-- counting at once, in every backend: an identity reads as none (SQL NULL), a cache entry as a
+-- miss. Rotate after a dump, backup, clone or branch of the database left your hands
+-- (docs/security.md §11). The secret is built as migration 0001 builds it: 4 × 122 bits of
+-- gen_random_uuid() (pg_strong_random), hashed to 32 bytes, stored as HMAC's padded keys.
+CREATE OR REPLACE FUNCTION auth.rotate_seal_secret()
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_pads record := auth._hmac_padded_keys('sha256', sha256(convert_to(
+      gen_random_uuid()::text || gen_random_uuid()::text || gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')));
+BEGIN
+  INSERT INTO auth.seal_secret AS s (ipad_key, opad_key)
+  VALUES (v_pads.ipad_key, v_pads.opad_key)
+  ON CONFLICT (singleton) DO UPDATE
+     SET ipad_key = excluded.ipad_key
+       , opad_key = excluded.opad_key
+       , generation = s.generation + 1
+       , created_at = now();
+END
 $$;
 
 -- The verified-token cache: a token already verified in this backend costs a hash and a seal check,
--- not a signature check (design, performance model). An entry is sealed, so SQL cannot forge one;
--- it is not bound to the backend, because it only vouches for a token that did verify: using an
--- entry takes presenting that very token, which would verify anyway. Sixteen direct-mapped slots in session
--- settings `authdb.vcache_<n>`, each `<sha256 of token, hex>|<seal, hex>|<key id>|<claims>`.
--- Claims are re-validated on every hit (exp, audiences, …), and the key's status is re-read, so a
--- revocation takes effect at once.
+-- not a signature check (design, performance model). Sixteen direct-mapped slots in session
+-- settings `authdb.vcache_<n>`, each `<sha256 of token, hex>|<seal>|<key id>`.
+--
+-- An entry holds nothing personal (docs/security.md §10): later SQL on the connection can read
+-- the settings, so the claims are not kept; a hit decodes them again from the presented token,
+-- whose bytes are those that verified. The seal covers the digest, the key and this backend (pid,
+-- server start, and backend start where the owner may see it), under the current secret: an entry
+-- cannot be forged without the secret, nor carried to another backend, and a rotation empties
+-- the cache. On a hit the key's status, the provider's allow-list and the claims are checked again,
+-- so revocation and expiry are immediate.
 
 CREATE OR REPLACE FUNCTION auth._vcache_slot(p_digest bytea)
 RETURNS text
@@ -57,40 +109,48 @@ AS $$
   SELECT 'authdb.vcache_' || (get_byte(p_digest, 0) % 16)::text
 $$;
 
-CREATE OR REPLACE FUNCTION auth._vcache_get(p_digest bytea, OUT key_id bigint, OUT claims jsonb)
+-- What a cache entry's seal covers besides the entry itself.
+CREATE OR REPLACE FUNCTION auth._vcache_binding()
+RETURNS text
+LANGUAGE sql STABLE
+AS $$
+  SELECT pg_backend_pid()::text || '|' || extract(epoch FROM pg_postmaster_start_time())::text
+      || '|' || coalesce(auth._backend_start()::text, '')
+$$;
+
+-- The id of the key that verified this token in this backend, or NULL (a miss).
+CREATE OR REPLACE FUNCTION auth._vcache_get(p_digest bytea)
+RETURNS bigint
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
   v_hex   text := encode(p_digest, 'hex');
   v_entry text := current_setting(auth._vcache_slot(p_digest), true);
+  v_seal  text;
   v_key   text;
-  v_rest  text;
 BEGIN
-  -- fixed-width fields first (digest, seal), so no pattern matching over the claims is needed
   IF v_entry IS NULL OR left(v_entry, 65) <> v_hex || '|' THEN
-    RETURN;
+    RETURN NULL;
   END IF;
-  v_rest := substr(v_entry, 131);
-  v_key := split_part(v_rest, '|', 1);
-  v_rest := substr(v_rest, length(v_key) + 2);
-  IF NOT auth._seal_matches(substr(v_entry, 66, 64), 'vcache', v_hex || '|' || v_key || '|' || v_rest) THEN
-    RETURN;  -- not sealed by us: a miss, verified from scratch
+  v_seal := split_part(v_entry, '|', 2);
+  v_key := split_part(v_entry, '|', 3);
+  IF NOT auth._seal_matches(v_seal, 'vcache', v_hex || '|' || v_key || '|' || auth._vcache_binding()) THEN
+    RETURN NULL;  -- not sealed by us, here, under the current secret: a miss, verified from scratch
   END IF;
-  key_id := v_key::bigint;
-  claims := v_rest::jsonb;
+  RETURN v_key::bigint;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION auth._vcache_put(p_digest bytea, p_key_id bigint, p_claims jsonb)
+CREATE OR REPLACE FUNCTION auth._vcache_put(p_digest bytea, p_key_id bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-  v_hex     text := encode(p_digest, 'hex');
-  v_rest    text := p_key_id::text || '|' || p_claims::text;
+  v_hex text := encode(p_digest, 'hex');
 BEGIN
   PERFORM set_config(auth._vcache_slot(p_digest),
-                     v_hex || '|' || encode(auth._seal('vcache', v_hex || '|' || v_rest), 'hex') || '|' || v_rest,
+                     v_hex || '|' || auth._seal('vcache', v_hex || '|' || p_key_id::text || '|' || auth._vcache_binding())
+                           || '|' || p_key_id::text,
                      false);
 END
 $$;

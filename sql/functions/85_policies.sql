@@ -55,8 +55,11 @@ BEGIN
 END
 $$;
 
--- The once-per-statement expression for a claim's value, cast to the column's type. A claim that
--- does not cast raises an error (the statement fails: no row is shown or written).
+-- The once-per-statement expression for a claim's value as the column holds it. A text column is
+-- compared with the claim behind the provider's subject prefix (design: subjects across providers),
+-- so a tenant of one provider is never a tenant of another; a typed column only matches claims of a
+-- provider with bare subjects (a prefixed value is not a uuid or a number). A claim that does not
+-- cast raises an error (the statement fails: no row is shown or written).
 CREATE OR REPLACE FUNCTION auth._policy_claim_expr(p_table regclass, p_column name, p_claim text)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -69,9 +72,9 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the claim name must not be empty';
   END IF;
   IF v_type IN ('text'::regtype, 'character varying'::regtype) THEN
-    RETURN format('(select auth.session() ->> %L)', p_claim);
+    RETURN format('(select auth.subject_prefix() || (auth.session() ->> %L))', p_claim);
   END IF;
-  RETURN format('(select (auth.session() ->> %L)::%s)', p_claim, pg_catalog.format_type(v_type, NULL));
+  RETURN format('(select (auth.session() ->> %L)::%s where auth.subject_prefix() = %L)', p_claim, pg_catalog.format_type(v_type, NULL), '');
 END
 $$;
 
@@ -163,8 +166,8 @@ $$;
 
 -- auth.policy_owner(table, column default 'user_id', execute default true)
 -- Owner-only rows: authenticated users see, insert, update and delete only rows whose owner
--- column holds their `sub`; WITH CHECK stops them inserting rows for someone else or moving a
--- row into someone else's ownership.
+-- column holds auth.user_id() (their `sub`, behind their provider's subject prefix); WITH CHECK
+-- stops them inserting rows for someone else or moving a row into someone else's ownership.
 CREATE OR REPLACE FUNCTION auth.policy_owner(
     p_table   regclass
   , p_column  name    DEFAULT 'user_id'
@@ -224,7 +227,8 @@ $$;
 -- auth.policy_claim(table, claim, value, commands default all four, as default 'permissive',
 -- execute default true)
 -- Role or permission claims: the rows are open to authenticated users whose claim is `value`, or
--- a JSON array that contains `value` (e.g. "roles": ["admin"]). 'restrictive' makes the claim a
+-- a JSON array that contains `value` (e.g. "roles": ["admin"]), behind the provider's subject
+-- prefix: a token of provider `b` (prefix `b:`) with "roles": ["admin"] matches the value 'b:admin'. 'restrictive' makes the claim a
 -- requirement on top of other policies.
 CREATE OR REPLACE FUNCTION auth.policy_claim(
     p_table    regclass
@@ -253,7 +257,10 @@ BEGIN
      OR EXISTS (SELECT 1 FROM unnest(p_commands) AS c WHERE lower(c) NOT IN ('select', 'insert', 'update', 'delete')) THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'p_commands must list some of select, insert, update, delete';
   END IF;
-  v_has := format('(select coalesce((auth.session() -> %L) @> %L::jsonb, false))', p_claim, to_jsonb(p_value)::text);
+  -- the claim holds the value behind the provider's subject prefix: for a prefixed provider the
+  -- value must start with the prefix, and the claim must hold the rest
+  v_has := format('coalesce((select (auth.session() -> %L) @> to_jsonb(substr(%L, length(p) + 1)) from auth.subject_prefix() as p where starts_with(%L, p)), false)',
+                  p_claim, p_value, p_value);
   -- one name per (claim, value), short enough for the 63-byte identifier limit
   v_base := 'authdb_claim_' || left(regexp_replace(lower(p_claim || '_' || p_value), '[^a-z0-9_]+', '_', 'g'), 28)
             || '_' || left(md5(length(p_claim) || ':' || p_claim || p_value), 6);

@@ -11,6 +11,8 @@ GRANT EXECUTE ON FUNCTION
   , auth.jwt()
   , auth.user_id()
   , auth.uid()
+  , auth.issuer()
+  , auth.subject_prefix()
   , auth.verify(text)
   , auth.version()
 TO PUBLIC;
