@@ -195,7 +195,7 @@ async function checkRls(client: pg.ClientBase, findings: DoctorFinding[], checke
     `SELECT c.oid::regclass::text AS name
        FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity
-        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'auth') AND n.nspname NOT LIKE 'pg\\_%'
         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy AS p WHERE p.polrelid = c.oid)
       ORDER BY 1`,
   );
