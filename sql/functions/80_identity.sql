@@ -223,6 +223,22 @@ BEGIN
 END
 $$;
 
+-- Whether the identity's claim `claim` is `value`, or a JSON array that holds it, behind the
+-- provider's subject prefix: for provider `b` (prefix `b:`), "roles": ["admin"] holds 'b:admin',
+-- not 'admin'. False without identity. What auth.policy_claim's policies call.
+CREATE OR REPLACE FUNCTION auth.has_claim(claim text, value text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_identity record := auth._identity();
+BEGIN
+  RETURN coalesce(starts_with(value, v_identity.subject_prefix)
+                  AND (v_identity.claims -> claim) @> to_jsonb(substr(value, length(v_identity.subject_prefix) + 1)), false);
+END
+$$;
+
 -- The verified token's `iss`; NULL without identity.
 CREATE OR REPLACE FUNCTION auth.issuer()
 RETURNS text

@@ -228,8 +228,8 @@ $$;
 -- execute default true)
 -- Role or permission claims: the rows are open to authenticated users whose claim is `value`, or
 -- a JSON array that contains `value` (e.g. "roles": ["admin"]), behind the provider's subject
--- prefix: a token of provider `b` (prefix `b:`) with "roles": ["admin"] matches the value 'b:admin'. 'restrictive' makes the claim a
--- requirement on top of other policies.
+-- prefix (auth.has_claim): for provider `b` (prefix `b:`), "roles": ["admin"] matches 'b:admin'.
+-- 'restrictive' makes the claim a requirement on top of other policies.
 CREATE OR REPLACE FUNCTION auth.policy_claim(
     p_table    regclass
   , p_claim    text
@@ -257,10 +257,7 @@ BEGIN
      OR EXISTS (SELECT 1 FROM unnest(p_commands) AS c WHERE lower(c) NOT IN ('select', 'insert', 'update', 'delete')) THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'p_commands must list some of select, insert, update, delete';
   END IF;
-  -- the claim holds the value behind the provider's subject prefix: for a prefixed provider the
-  -- value must start with the prefix, and the claim must hold the rest
-  v_has := format('coalesce((select (auth.session() -> %L) @> to_jsonb(substr(%L, length(p) + 1)) from auth.subject_prefix() as p where starts_with(%L, p)), false)',
-                  p_claim, p_value, p_value);
+  v_has := format('(select auth.has_claim(%L, %L))', p_claim, p_value);
   -- one name per (claim, value), short enough for the 63-byte identifier limit
   v_base := 'authdb_claim_' || left(regexp_replace(lower(p_claim || '_' || p_value), '[^a-z0-9_]+', '_', 'g'), 28)
             || '_' || left(md5(length(p_claim) || ':' || p_claim || p_value), 6);

@@ -13,6 +13,7 @@ GRANT EXECUTE ON FUNCTION
   , auth.uid()
   , auth.issuer()
   , auth.subject_prefix()
+  , auth.has_claim(text, text)
   , auth.verify(text)
   , auth.version()
 TO PUBLIC;
