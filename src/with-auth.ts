@@ -1,6 +1,15 @@
-// withAuth: one transaction as the token's user. The request flow is
-//   BEGIN → SET LOCAL ROLE authenticated (anonymous without a token) → auth.init(jwt) → fn → COMMIT
-// and the identity dies with the transaction, so a pooled connection goes back to the pool clean.
+// withAuth: one transaction as the token's user, and a connection handed back as it was found
+// (docs/security.md §10). The request flow, in three round trips with a token (two without):
+//   1. BEGIN; SET LOCAL ROLE authenticated (anonymous without a token);
+//      SET LOCAL search_path TO DEFAULT; … pg_temp appended last   [anonymous: SELECT auth.reset()]
+//   2. SELECT auth.init($1)                                            [with a token only]
+//      fn(client): the request's own queries
+//   3. COMMIT (ROLLBACK when fn throws); CLOSE ALL; DISCARD TEMP; RESET ROLE; RESET search_path;
+//      RESET authdb.identity
+// The identity dies with the transaction. What the request's SQL may have left on the session —
+// temporary tables (with triggers) that would shadow the next request's tables, a session-level
+// SET ROLE or SET search_path (a request can COMMIT mid-way and run as the login role) — is undone
+// in the COMMIT round trip. Other settings and the verified-token cache (`authdb.vcache_*`) stay.
 import type pg from 'pg';
 
 export interface WithAuthOptions {
@@ -8,6 +17,12 @@ export interface WithAuthOptions {
   authenticatedRole?: string;
   /** Role for requests without a token (default `anonymous`). */
   anonymousRole?: string;
+  /**
+   * Schemas the request's unqualified names resolve in, e.g. `['app', 'public']`; `pg_temp` is
+   * always appended last. Default: the connection's default search_path (ALTER ROLE/DATABASE …
+   * SET search_path, or the `options` connection parameter), with `pg_temp` last.
+   */
+  searchPath?: string[];
 }
 
 /** Thrown when `fn` resolved but its transaction had already failed, so COMMIT rolled back. */
@@ -17,6 +32,20 @@ export class TransactionAbortedError extends Error {
     this.name = 'TransactionAbortedError';
   }
 }
+
+/**
+ * Run after every request, in the COMMIT/ROLLBACK round trip, as the login role. No DISCARD ALL or
+ * RESET ALL: they would also drop the per-backend verified-token cache (settings `authdb.vcache_*`).
+ * - CLOSE ALL: a WITH HOLD cursor outlives COMMIT (and would keep a temporary table in use);
+ * - DISCARD TEMP: temporary tables, their triggers, temporary functions and types;
+ * - RESET ROLE / RESET search_path: a session-level SET in a transaction that commits persists;
+ * - RESET authdb.identity: a session-scope identity (auth.init(jwt, 'session')) set by the request.
+ */
+export const REQUEST_CLEAN_UP = 'CLOSE ALL; DISCARD TEMP; RESET ROLE; RESET search_path; RESET authdb.identity';
+
+/** pg_temp last: a temporary relation or type never shadows an unqualified name of the app's. */
+const DEFAULT_SEARCH_PATH =
+  "SET LOCAL search_path TO DEFAULT; SELECT pg_catalog.set_config('search_path', pg_catalog.concat(pg_catalog.current_setting('search_path'), ', pg_temp'), true)";
 
 type Pool = pg.Pool;
 
@@ -30,12 +59,21 @@ function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** The first round trip: transaction, role, search_path (and, without a token, no identity). */
+function beginStatements(role: string, hasToken: boolean, searchPath: string[] | undefined): string {
+  const path = searchPath ? `SET LOCAL search_path TO ${[...searchPath.map(quoteIdentifier), 'pg_temp'].join(', ')}` : DEFAULT_SEARCH_PATH;
+  // Without a token: forget any identity (a session one too), so nothing carries over.
+  return `BEGIN; SET LOCAL ROLE ${quoteIdentifier(role)}; ${path}${hasToken ? '' : '; SELECT auth.reset()'}`;
+}
+
 /**
  * Runs `fn` in one transaction whose identity is `jwt` (verified by auth.init), or anonymous when
  * `jwt` is null or undefined. Commits when `fn` resolves, rolls back when it throws (or when
  * auth.init rejects the token: that error, SQLSTATE 28000, is rethrown; see `rejectionOf`).
- * Given a Pool, it checks a connection out and releases it; a connection whose ROLLBACK failed is
- * released with the error, so the pool discards it. Given a client, the caller keeps it.
+ * Either way the connection is then cleaned (REQUEST_CLEAN_UP).
+ * Given a Pool, it checks a connection out and releases it; a connection whose ROLLBACK or clean-up
+ * failed is released with the error, so the pool discards it. Given a client, the caller keeps it
+ * (and should close it when withAuth throws a clean-up error).
  */
 export function withAuth<T>(pool: pg.Pool, jwt: string | null | undefined, fn: (client: pg.PoolClient) => Promise<T>, options?: WithAuthOptions): Promise<T>;
 export function withAuth<T, C extends pg.ClientBase>(client: C, jwt: string | null | undefined, fn: (client: C) => Promise<T>, options?: WithAuthOptions): Promise<T>;
@@ -67,27 +105,31 @@ async function inTransaction<T, C extends pg.ClientBase>(
   jwt: string | null | undefined,
   fn: (client: C) => Promise<T>,
   options: WithAuthOptions,
-  onBroken: (error: Error) => void = () => undefined,
+  onBroken?: (error: Error) => void,
 ): Promise<T> {
   const hasToken = jwt !== null && jwt !== undefined;
   if (hasToken && typeof jwt !== 'string') throw new TypeError('withAuth: jwt must be a string, null or undefined');
   const role = hasToken ? (options.authenticatedRole ?? 'authenticated') : (options.anonymousRole ?? 'anonymous');
-  await client.query('BEGIN');
+  let ended = false;
   try {
-    await client.query(`SET LOCAL ROLE ${quoteIdentifier(role)}`);
-    // Without a token: forget any identity (a session one too), so nothing carries over.
+    await client.query(beginStatements(role, hasToken, options.searchPath));
     if (hasToken) await client.query('SELECT auth.init($1)', [jwt]);
-    else await client.query('SELECT auth.reset()');
     const result = await fn(client);
-    const commit = await client.query('COMMIT');
+    // A multi-statement simple query answers with one result per statement.
+    const results = (await client.query(`COMMIT; ${REQUEST_CLEAN_UP}`)) as unknown as pg.QueryResult[];
+    ended = true;
     // COMMIT of a failed transaction reports ROLLBACK instead of raising.
-    if ((commit as pg.QueryResult).command === 'ROLLBACK') throw new TransactionAbortedError();
+    if (results[0]?.command === 'ROLLBACK') throw new TransactionAbortedError();
     return result;
   } catch (error) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackError) {
-      onBroken(rollbackError as Error);
+    if (!ended) {
+      try {
+        await client.query(`ROLLBACK; ${REQUEST_CLEAN_UP}`);
+      } catch (cleanUpError) {
+        // The connection may still carry the request's role, search_path or temporary objects.
+        if (!onBroken) throw cleanUpError;
+        onBroken(cleanUpError as Error);
+      }
     }
     throw error;
   }

@@ -1,4 +1,6 @@
-// withAuth: one transaction per request, and nothing left on the pooled connection afterwards.
+// withAuth: one transaction per request, and nothing left on the pooled connection afterwards
+// (docs/security.md §10): no identity, no temporary objects that shadow tables, no session-level
+// role or search_path.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejectionOf, TransactionAbortedError, withAuth } from '../src/index.js';
@@ -125,5 +127,105 @@ describe('withAuth', () => {
     const after = await withAuth(pool, null, whoAmI);
     expect(after.backend).not.toBe(before.backend);
     expect(after.sub).toBeNull();
+  });
+
+  // Issue 9.2: through PUBLIC's TEMP privilege, a request as `authenticated` plants a temporary
+  // table named like an app table, with a trigger; the next user's unqualified INSERT used to go
+  // into it, and the trigger copied her row and claims for the planter to read later.
+  it('a temporary table with a trigger planted by one request never catches the next user\'s rows', async () => {
+    const mallory = await issuer.hs256({ sub: 'mallory' });
+    await withAuth(pool, mallory, async (client) => {
+      await client.query(`
+        CREATE TEMP TABLE todos (id serial, user_id text, title text, claims jsonb);
+        CREATE FUNCTION pg_temp.steal() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.claims := auth.session(); RETURN NEW; END $$;
+        CREATE TRIGGER steal BEFORE INSERT ON pg_temp.todos FOR EACH ROW EXECUTE FUNCTION pg_temp.steal();
+        -- a cursor WITH HOLD outlives COMMIT and keeps the table in use
+        DECLARE keep CURSOR WITH HOLD FOR SELECT * FROM pg_temp.todos;`);
+    });
+    const inserted = await withAuth(pool, await issuer.hs256({ sub: 'alice' }), async (client) => {
+      const { rows } = await client.query<{ id: number }>("INSERT INTO todos (user_id, title) VALUES ('alice', 'diary') RETURNING id");
+      return { id: rows[0]!.id, table: (await client.query("SELECT 'todos'::regclass::text AS t")).rows[0].t as string };
+    });
+    expect(inserted.table).toBe('todos');
+    expect((await db.pool.query('SELECT user_id FROM public.todos WHERE id = $1', [inserted.id])).rows).toEqual([{ user_id: 'alice' }]);
+    const loot = await withAuth(pool, mallory, async (client) =>
+      (await client.query("SELECT pg_catalog.to_regclass('pg_temp.todos') AS planted, pg_catalog.pg_my_temp_schema() AS temp_schema")).rows[0]);
+    expect(loot.planted).toBeNull();
+  });
+
+  it('a temporary table left by a raw-SQL user of the connection does not shadow the app table (pg_temp last)', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('SET ROLE authenticated; CREATE TEMP TABLE todos (id serial, user_id text, title text); RESET ROLE');
+    } finally {
+      client.release();
+    }
+    const id = await withAuth(pool, await issuer.hs256({ sub: 'alice' }), async (c) => {
+      expect((await c.query('SHOW search_path')).rows[0].search_path).toMatch(/, pg_temp$/);
+      return (await c.query<{ id: number }>("INSERT INTO todos (user_id, title) VALUES ('alice', 'shadowed?') RETURNING id")).rows[0]!.id;
+    });
+    expect((await db.pool.query('SELECT title FROM public.todos WHERE id = $1', [id])).rows).toEqual([{ title: 'shadowed?' }]);
+    // …and withAuth's clean-up dropped the raw user's table too
+    expect((await pool.query("SELECT pg_catalog.to_regclass('pg_temp.todos') AS t")).rows[0].t).toBeNull();
+  });
+
+  it('a session-level SET search_path, SET ROLE or session identity of one request does not reach the next', async () => {
+    await db.pool.query('CREATE SCHEMA IF NOT EXISTS decoy; CREATE TABLE IF NOT EXISTS decoy.todos (id int, user_id text, title text); GRANT USAGE ON SCHEMA decoy TO PUBLIC; GRANT ALL ON decoy.todos TO PUBLIC');
+    await withAuth(pool, await issuer.hs256({ sub: 'mallory' }), async (client) => {
+      await client.query("SELECT auth.init($1, 'session')", [await issuer.hs256({ sub: 'mallory' })]);
+      await client.query('SET search_path = decoy, public; SET ROLE anonymous'); // not LOCAL: persists past COMMIT
+    });
+    const after = await pool.query<{ role: string; path: string; sub: string | null }>(
+      "SELECT current_user::text AS role, current_setting('search_path') AS path, auth.user_id() AS sub");
+    expect(after.rows[0]).toEqual({ role: 'postgres', path: '"$user", public', sub: null });
+    const next = await withAuth(pool, await issuer.hs256({ sub: 'bob' }), async (client) => ({
+      ...(await whoAmI(client)),
+      table: (await client.query("SELECT 'todos'::regclass::text AS t")).rows[0].t as string,
+    }));
+    expect(next).toMatchObject({ sub: 'bob', role: 'authenticated', table: 'todos' });
+  });
+
+  it('a request that COMMITs inside fn and plants a temporary table as the login role leaves nothing behind', async () => {
+    const loginRole = await withAuth(pool, await issuer.hs256({ sub: 'mallory' }), async (client) => {
+      await client.query('COMMIT'); // ends withAuth's transaction: SET LOCAL ROLE is gone
+      const role = (await client.query('SELECT current_user::text AS role')).rows[0].role as string;
+      await client.query('CREATE TEMP TABLE todos (id serial, user_id text, title text)');
+      return role;
+    });
+    expect(loginRole).toBe('postgres'); // why the login role must hold no data privileges (docs/rls.md)
+    const id = await withAuth(pool, await issuer.hs256({ sub: 'alice' }), async (client) => {
+      expect((await client.query("SELECT pg_catalog.to_regclass('pg_temp.todos') AS t")).rows[0].t).toBeNull();
+      return (await client.query<{ id: number }>("INSERT INTO todos (user_id, title) VALUES ('alice', 'after commit') RETURNING id")).rows[0]!.id;
+    });
+    expect((await db.pool.query('SELECT user_id FROM public.todos WHERE id = $1', [id])).rows).toEqual([{ user_id: 'alice' }]);
+  });
+
+  it('keeps the verified-token cache across requests (no DISCARD ALL / RESET ALL)', async () => {
+    await withAuth(pool, await issuer.hs256({ sub: 'carol' }), whoAmI);
+    const { rows } = await pool.query<{ entries: number }>(
+      "SELECT count(*)::int AS entries FROM generate_series(0, 15) AS n WHERE coalesce(current_setting('authdb.vcache_' || n, true), '') <> ''");
+    expect(rows[0]!.entries).toBeGreaterThan(0);
+  });
+
+  it('takes three round trips with a token and two without (setup, auth.init, COMMIT with clean-up)', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const sent: string[] = [];
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        sent.push(typeof args[0] === 'string' ? args[0] : 'config');
+        return query(...args);
+      };
+      await withAuth(client, await issuer.hs256({ sub: 'bob' }), async () => undefined);
+      expect(sent).toHaveLength(3);
+      sent.length = 0;
+      await withAuth(client, null, async () => undefined);
+      expect(sent).toHaveLength(2);
+      expect(sent[1]).toMatch(/^COMMIT; CLOSE ALL; DISCARD TEMP; RESET ROLE; RESET search_path/);
+    } finally {
+      await client.end();
+    }
   });
 });
