@@ -1,45 +1,55 @@
-// `authdb doctor`: a healthy installation passes; each kind of breakage is found, with its fix.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runDoctor, type DoctorReport } from '../src/index.js';
+// `authdb doctor` through the built binary: a healthy installation has no finding; every kind of
+// breakage is found with the right severity (leaks are problems), and each fix SQL it prints, run
+// as printed, makes its finding go away.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runDoctor, withAuth, type DoctorFinding, type DoctorReport } from '../src/index.js';
+import { authdb, expectOneLineError, jsonOutput } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 
-const run = promisify(execFile);
+const P = `doc_${randomBytes(3).toString('hex')}`; // roles are cluster-wide: this file's own names
+const invokerViews = inject('serverVersionNum') >= 150000;
 let healthy: TestDatabase;
 let broken: TestDatabase;
 let empty: TestDatabase;
+let brokenIssuer: TestIssuer;
 
-async function doctorOf(db: TestDatabase): Promise<DoctorReport> {
-  const client = await db.pool.connect();
-  try {
-    return await runDoctor(client);
-  } finally {
-    client.release();
-  }
+async function doctor(db: TestDatabase, ...args: string[]): Promise<{ code: number | null; report: DoctorReport; stderr: string }> {
+  const result = await authdb(['doctor', '--database-url', db.url, '--json', ...args]);
+  return { code: result.code, report: jsonOutput<DoctorReport>(result), stderr: result.stderr };
 }
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/authdb.ts', ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function find(report: DoctorReport, code: string, subject?: string): DoctorFinding | undefined {
+  return report.findings.find((f) => f.code === code && (subject === undefined || f.subject === subject));
 }
 
 beforeAll(async () => {
   [healthy, broken, empty] = await Promise.all([createTestDatabase(), createTestDatabase(), createTestDatabase({ empty: true })]);
-  for (const db of [healthy, broken]) {
-    const issuer = await TestIssuer.create(db.pool, 'idp');
-    await issuer.addKey('HS256');
-    await db.pool.query(`CREATE TABLE notes (id int, user_id text); SELECT auth.policy_owner('notes');`);
-  }
+  await (await TestIssuer.create(healthy.pool, 'idp')).addKey('HS256');
+  await healthy.pool.query(`
+    REVOKE TEMPORARY ON DATABASE ${healthy.name} FROM PUBLIC;
+    -- login roles are cluster-wide: those of other test files (and the broken database's) may not connect here
+    REVOKE CONNECT ON DATABASE ${healthy.name} FROM PUBLIC;
+    CREATE TABLE notes (id serial, user_id text);
+    SELECT auth.policy_owner('notes');
+    SELECT auth.policy_public_read('notes');`);
+  brokenIssuer = await TestIssuer.create(broken.pool, 'idp');
+  await brokenIssuer.addKey('HS256');
   await broken.pool.query(`
+    CREATE TABLE notes (id serial, user_id text, body text);
+    INSERT INTO notes (user_id, body) VALUES ('alice', 'alice''s note'), ('bob', 'bob''s secret');
+    SELECT auth.policy_owner('notes');
     CREATE TABLE locked (id int);
     ALTER TABLE locked ENABLE ROW LEVEL SECURITY;
+    CREATE TABLE open_table (id int, user_id text);
+    GRANT SELECT ON open_table TO anonymous;
+    CREATE TABLE forgotten (id int, user_id text);
+    CREATE POLICY mine ON forgotten TO authenticated USING (user_id = (select auth.user_id()));
+    GRANT SELECT ON forgotten TO authenticated;
+    CREATE TABLE dormant (id int);
+    CREATE POLICY everyone ON dormant USING (true);
     CREATE TABLE slow (id int, user_id text);
     ALTER TABLE slow ENABLE ROW LEVEL SECURITY;
     CREATE POLICY per_row ON slow FOR SELECT TO authenticated USING (user_id = auth.user_id());
@@ -47,91 +57,174 @@ beforeAll(async () => {
     CREATE TABLE ungranted (id int);
     ALTER TABLE ungranted ENABLE ROW LEVEL SECURITY;
     CREATE POLICY everyone ON ungranted FOR SELECT TO anonymous USING (true);
-    CREATE TABLE open_table (id int);
-    GRANT SELECT ON open_table TO anonymous;
+    CREATE TABLE trusting (id int, user_id text, tenant text);
+    ALTER TABLE trusting ENABLE ROW LEVEL SECURITY;
+    GRANT SELECT ON trusting TO authenticated;
+    CREATE POLICY postgrest ON trusting TO authenticated USING (user_id = current_setting('request.jwt.claims', true)::jsonb ->> 'sub');
+    CREATE POLICY tenant ON trusting AS RESTRICTIVE TO authenticated USING (tenant = current_setting('app.tenant', true));
+    CREATE POLICY metadata ON trusting TO authenticated USING ((select auth.session() -> 'user_metadata' ->> 'role') = 'admin');
+    CREATE FUNCTION public.jwt_sub() RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_setting('request.jwt.claims', true)::jsonb ->> 'sub' $$;
+    CREATE POLICY via_function ON trusting FOR UPDATE TO authenticated USING (user_id = (select public.jwt_sub()));
+    CREATE VIEW notes_everyone AS SELECT * FROM notes;
+    GRANT SELECT ON notes_everyone TO authenticated;
+    CREATE TABLE catalogue (id int);
+    CREATE VIEW catalogue_view AS SELECT * FROM catalogue;
+    GRANT SELECT ON catalogue_view TO anonymous;
+    CREATE FUNCTION public.definer_open() RETURNS bigint LANGUAGE sql SECURITY DEFINER AS 'SELECT count(*) FROM notes';
+    CREATE FUNCTION public.definer_half() RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = public AS 'SELECT count(*) FROM notes';
+    REVOKE EXECUTE ON FUNCTION public.definer_half() FROM PUBLIC;
     GRANT INSERT ON auth.keys TO authenticated;
     GRANT CREATE ON SCHEMA auth TO anonymous;
-    SELECT auth.add_provider('keyless', 'https://keyless.test');`);
+    SELECT auth.add_provider('keyless', 'https://keyless.test');
+    UPDATE auth.providers SET subject_prefix = NULL;
+    CREATE ROLE ${P}_app LOGIN;
+    GRANT authenticated TO ${P}_app;
+    CREATE TABLE app_owned (id int);
+    ALTER TABLE app_owned OWNER TO ${P}_app;
+    CREATE TABLE audit (id int);
+    GRANT SELECT, DELETE ON audit TO ${P}_app;
+    CREATE ROLE ${P}_bare LOGIN;
+    CREATE ROLE ${P}_reader LOGIN BYPASSRLS;
+    GRANT SELECT ON auth.seal_secret TO ${P}_reader;`);
 });
 afterAll(async () => {
-  await broken?.pool.query('REVOKE CREATE ON SCHEMA auth FROM anonymous').catch(() => undefined);
+  await broken?.pool.query(`REVOKE CREATE ON SCHEMA auth FROM anonymous; DROP OWNED BY ${P}_app, ${P}_bare, ${P}_reader`).catch(() => undefined);
   await Promise.all([healthy?.drop(), broken?.drop(), empty?.drop()]);
+  const admin = new pg.Client({ connectionString: inject('adminUrl') });
+  await admin.connect();
+  await admin.query(`DROP ROLE IF EXISTS ${P}_app; DROP ROLE IF EXISTS ${P}_bare; DROP ROLE IF EXISTS ${P}_reader`);
+  await admin.end();
 });
 
-describe('doctor', () => {
-  it('passes a healthy installation with no finding', async () => {
-    const report = await doctorOf(healthy);
+describe('authdb doctor', () => {
+  it('passes a healthy installation: no finding, exit 0', async () => {
+    const { code, report } = await doctor(healthy);
     expect(report.findings).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.installedVersion).toBe(report.packageVersion);
-    expect(report.checked).toEqual(expect.arrayContaining(['version', 'migrations', 'providers', 'rls', 'policies', 'grants']));
+    expect(code).toBe(0);
+    expect(report.checked).toEqual(expect.arrayContaining(['install', 'roles', 'logins', 'providers', 'rls', 'views', 'policies', 'functions', 'grants', 'secrets']));
+    const human = await authdb(['doctor', '--database-url', healthy.url]);
+    expect(human.code).toBe(0);
   });
 
-  it('finds every breakage, each with a fix', async () => {
-    const report = await doctorOf(broken);
+  it('ranks leaks as problems and fail-closed states below them', async () => {
+    const { code, report, stderr } = await doctor(broken);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^authdb: doctor found \d+ problem\(s\)$/m);
     expect(report.ok).toBe(false);
-    const found = (check: string, subject: string) => report.findings.find((f) => f.check === check && f.subject === subject);
-    expect(found('rls', 'locked')).toMatchObject({ severity: 'problem', fix: "add a policy, e.g. SELECT auth.policy_owner('locked', 'user_id');" });
-    expect(found('rls', 'open_table')).toMatchObject({ severity: 'warning', message: expect.stringContaining('anonymous can use table open_table') });
-    expect(found('rls', 'ungranted')).toMatchObject({ severity: 'warning', message: expect.stringContaining('anonymous has no privilege on it') });
-    expect(found('policies', 'public.slow: per_row')).toMatchObject({ severity: 'warning', message: expect.stringContaining('calls auth.user_id() once per row') });
-    expect(found('policies', 'public.slow: correlated')).toMatchObject({ severity: 'warning' });
-    expect(found('grants', 'authenticated: auth.keys')).toMatchObject({
-      severity: 'problem',
-      message: 'authenticated has INSERT on auth.keys: only the auth schema owner may touch the key store',
-      fix: 'REVOKE ALL ON auth.keys FROM authenticated, PUBLIC;',
+    expect(find(report, 'rls_disabled_exposed', 'public.open_table')).toMatchObject({
+      severity: 'problem', message: expect.stringContaining('anonymous can use table public.open_table, which has row-level security off'),
+      fix: "SELECT auth.policy_owner('public.open_table'); -- owner-only rows (enables RLS); or REVOKE ALL ON public.open_table FROM anonymous;",
     });
-    expect(found('grants', 'anonymous')).toMatchObject({ severity: 'problem', message: expect.stringContaining('can CREATE in schema auth') });
-    expect(found('providers', 'keyless')).toMatchObject({ severity: 'problem', message: expect.stringContaining('has no usable key') });
-    // policies made by the templates are not flagged
-    expect(report.findings.some((f) => f.subject?.includes('notes'))).toBe(false);
-    for (const finding of report.findings) expect(finding.fix.length).toBeGreaterThan(5);
-  });
-
-  it('reports a failing key sync when the schema records sync state', async () => {
-    const columns = await broken.pool.query(
-      "SELECT 1 FROM information_schema.columns WHERE table_schema = 'auth' AND table_name = 'providers' AND column_name = 'last_error'",
-    );
-    const report = await doctorOf(broken);
-    if (columns.rowCount === 0) {
-      expect(report.skipped.map((s) => s.check)).toContain('provider sync health');
-      return;
+    expect(find(report, 'rls_disabled_exposed', 'public.forgotten')).toMatchObject({ severity: 'problem', fix: 'ALTER TABLE public.forgotten ENABLE ROW LEVEL SECURITY;' });
+    expect(find(report, 'policy_exists_rls_disabled', 'public.dormant')).toMatchObject({ severity: 'warning' });
+    expect(find(report, 'rls_enabled_no_policy', 'public.locked')).toMatchObject({ severity: 'info' });
+    expect(find(report, 'policy_role_without_privilege', 'public.ungranted')).toMatchObject({ severity: 'warning' });
+    expect(find(report, 'auth_call_per_row', 'public.slow: per_row')).toMatchObject({ severity: 'warning', message: expect.stringContaining('calls auth.user_id() once per row') });
+    expect(find(report, 'auth_call_per_row', 'public.slow: correlated')).toMatchObject({ severity: 'warning' });
+    expect(find(report, 'policy_trusts_setting', 'public.trusting: postgrest')).toMatchObject({ severity: 'problem', message: expect.stringContaining('request.jwt.*') });
+    expect(find(report, 'policy_trusts_setting', 'public.trusting: tenant')).toMatchObject({ severity: 'warning' });
+    expect(find(report, 'policy_trusts_setting', 'public.trusting: via_function')).toMatchObject({ severity: 'problem', message: expect.stringContaining('public.jwt_sub()') });
+    expect(find(report, 'policy_user_metadata', 'public.trusting: metadata')).toMatchObject({ severity: 'problem' });
+    expect(find(report, 'view_bypasses_rls', 'public.notes_everyone')).toMatchObject({
+      severity: 'problem', message: expect.stringContaining('reads public.notes with its owner\'s rights, bypassing row-level security'),
+    });
+    expect(find(report, 'security_definer_view', 'public.catalogue_view')).toMatchObject({ severity: 'warning' });
+    expect(find(report, 'definer_mutable_search_path', 'public.definer_open()')).toMatchObject({
+      severity: 'problem', fix: 'ALTER FUNCTION public.definer_open() SET search_path = pg_catalog, public, pg_temp; -- and schema-qualify what it calls',
+    });
+    expect(find(report, 'definer_mutable_search_path', 'public.definer_half()')).toMatchObject({ severity: 'warning', message: expect.stringContaining('pins search_path=public without pg_temp last') });
+    expect(find(report, 'auth_table_privilege', 'authenticated: auth.keys')).toMatchObject({
+      severity: 'problem', message: 'authenticated has INSERT on auth.keys: only the auth schema owner may touch the key store', fix: 'REVOKE ALL ON auth.keys FROM authenticated, PUBLIC;',
+    });
+    expect(find(report, 'auth_schema_create', 'anonymous')).toMatchObject({ severity: 'problem' });
+    for (const role of ['authenticated', 'anonymous']) {
+      expect(find(report, 'auth_role_temp', role)).toMatchObject({
+        severity: 'problem', fix: expect.stringMatching(new RegExp(`^REVOKE TEMPORARY ON DATABASE ${broken.name} FROM PUBLIC;`)),
+      });
     }
-    await broken.pool.query("UPDATE auth.providers SET jwks_url = 'https://keyless.test/jwks', last_error = 'HTTP 503 from the JWKS URL' WHERE name = 'keyless'");
-    const after = await doctorOf(broken);
-    expect(after.findings).toContainEqual(expect.objectContaining({
-      check: 'providers', subject: 'keyless', severity: 'problem', message: 'provider keyless: the last key sync failed: HTTP 503 from the JWKS URL',
-    }));
-    // a later success clears it; a refresh overdue by more than an hour is stale
-    await broken.pool.query(`UPDATE auth.providers SET last_error_at = now() - interval '2 hours', last_synced_at = now() - interval '1 hour',
-                               next_refresh_at = now() - interval '61 minutes' WHERE name = 'keyless'`);
-    const later = (await doctorOf(broken)).findings.filter((f) => f.check === 'providers' && f.subject === 'keyless');
-    expect(later.map((f) => f.message)).toEqual([
-      'provider keyless has no usable key: none of its tokens can verify',
-      'provider keyless is stale: its keys were due for a refresh more than 1 hour ago',
-    ]);
+    expect(find(report, 'provider_unusable', 'keyless')).toMatchObject({ severity: 'problem' });
+    expect(find(report, 'providers_share_subjects')).toMatchObject({
+      severity: 'warning', subject: 'idp, keyless', fix: 'authdb provider update keyless --subject-prefix keyless:',
+    });
+    expect(find(report, 'login_cannot_set_role', `${P}_app`)).toMatchObject({ severity: 'problem', message: expect.stringContaining('cannot SET ROLE anonymous') });
+    expect(find(report, 'login_owns_tables', `${P}_app`)).toMatchObject({ severity: 'problem', message: expect.stringContaining('public.app_owned') });
+    expect(find(report, 'login_table_privileges', `${P}_app`)).toMatchObject({
+      severity: 'problem', message: expect.stringContaining('public.audit (SELECT, DELETE)'), fix: `REVOKE ALL ON TABLE public.audit FROM ${P}_app;`,
+    });
+    expect(find(report, 'seal_secret_readable', `${P}_reader`)).toMatchObject({ severity: 'problem' });
+    // the template-made policies of notes are not flagged; every finding carries a fix
+    expect(report.findings.filter((f) => f.subject?.startsWith('public.notes:'))).toEqual([]);
+    for (const finding of report.findings) expect(finding.fix.length, finding.code).toBeGreaterThan(10);
+    const human = await authdb(['doctor', '--database-url', broken.url]);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(/^info rls_enabled_no_policy: table public.locked has row-level security on but no policy.* -- fix: /m);
   });
 
-  it('says authdb is not installed on an empty database', async () => {
-    const report = await doctorOf(empty);
-    expect(report.ok).toBe(false);
-    expect(report.findings).toEqual([expect.objectContaining({ check: 'install', fix: 'run `authdb migrate`' })]);
+  it('a view the doctor flags really leaks, and its fix stops the leak', async () => {
+    const alice = await brokenIssuer.hs256({ sub: 'alice' });
+    const read = () => withAuth(broken.pool, alice, async (c) => (await c.query('SELECT body FROM notes_everyone ORDER BY id')).rows.map((r) => r.body as string));
+    expect(await read()).toEqual(["alice's note", "bob's secret"]); // bob's row, through the view
+    const fix = find((await doctor(broken)).report, 'view_bypasses_rls', 'public.notes_everyone')!.fix;
+    await broken.pool.query(fix);
+    if (invokerViews) expect(await read()).toEqual(["alice's note"]);
+    else await expect(read()).rejects.toThrow(/permission denied/);
+    expect(find((await doctor(broken)).report, 'view_bypasses_rls', 'public.notes_everyone')).toBeUndefined();
   });
 
-  it('CLI: exit 0 when healthy, exit 1 with --json findings when not, --strict fails on warnings', async () => {
-    const ok = await cli(['doctor', '--database-url', healthy.url]);
-    expect(ok.code).toBe(0);
-    expect(ok.stdout).toContain('no problems found');
-    const bad = await cli(['doctor', '--database-url', broken.url, '--json']);
-    expect(bad.code).toBe(1);
-    const report = JSON.parse(bad.stdout) as DoctorReport;
-    expect(report.ok).toBe(false);
-    expect(bad.stderr).toMatch(/^authdb: doctor found \d+ problem\(s\)$/m);
-    const human = await cli(['doctor', '--database-url', broken.url]);
-    expect(human.stdout).toMatch(/^problem: table locked has row-level security enabled but no policy.* -- fix: /m);
-    // warnings alone pass, unless --strict
-    await healthy.pool.query('CREATE TABLE open2 (id int); GRANT SELECT ON open2 TO authenticated');
-    expect((await cli(['doctor', '--database-url', healthy.url])).code).toBe(0);
-    expect((await cli(['doctor', '--database-url', healthy.url, '--strict'])).code).toBe(1);
+  it('each printed fix SQL, run as printed, clears its finding', async () => {
+    const before = (await doctor(broken)).report;
+    const fixable: [string, string][] = [
+      ['rls_disabled_exposed', 'public.open_table'], ['rls_disabled_exposed', 'public.forgotten'], ['policy_exists_rls_disabled', 'public.dormant'],
+      ['definer_mutable_search_path', 'public.definer_open()'], ['definer_mutable_search_path', 'public.definer_half()'],
+      ['auth_table_privilege', 'authenticated: auth.keys'], ['auth_schema_create', 'anonymous'], ['auth_role_temp', 'authenticated'],
+      ['login_cannot_set_role', `${P}_app`], ['login_table_privileges', `${P}_app`], ['seal_secret_readable', `${P}_reader`],
+    ];
+    for (const [code, subject] of fixable) {
+      const finding = find(before, code, subject);
+      expect(finding, `${code} ${subject}`).toBeDefined();
+      await broken.pool.query(finding!.fix.replace(/ -- .*$/, ''));
+    }
+    const after = (await doctor(broken)).report;
+    for (const [code, subject] of fixable) expect(find(after, code, subject), `${code} ${subject}`).toBeUndefined();
+    expect(find(after, 'auth_role_temp', 'anonymous')).toBeUndefined(); // one REVOKE … FROM PUBLIC fixed both
+  });
+
+  it('--app-role checks a login role strictly: no membership, superuser, unknown role', async () => {
+    const bare = await doctor(broken, '--app-role', `${P}_bare`);
+    expect(bare.report.findings.filter((f) => f.code === 'login_cannot_set_role' && f.subject === `${P}_bare`).map((f) => f.fix).sort()).toEqual(
+      invokerViews || inject('serverVersionNum') >= 160000
+        ? [`GRANT anonymous TO ${P}_bare${inject('serverVersionNum') >= 160000 ? ' WITH SET TRUE' : ''};`, `GRANT authenticated TO ${P}_bare${inject('serverVersionNum') >= 160000 ? ' WITH SET TRUE' : ''};`]
+        : [`GRANT anonymous TO ${P}_bare;`, `GRANT authenticated TO ${P}_bare;`],
+    );
+    const superuser = await doctor(broken, '--app-role', 'postgres');
+    expect(find(superuser.report, 'login_bypasses_rls', 'postgres')).toMatchObject({ severity: 'problem', message: expect.stringContaining('RESET ROLE') });
+    const unknown = await authdb(['doctor', '--database-url', broken.url, '--app-role', `${P}_nobody`]);
+    expectOneLineError(unknown, 1, new RegExp(`no role named ${P}_nobody`));
+  });
+
+  it('--strict fails on warnings; info alone passes', async () => {
+    await healthy.pool.query('CREATE TABLE fail_closed (id int); ALTER TABLE fail_closed ENABLE ROW LEVEL SECURITY');
+    expect((await authdb(['doctor', '--database-url', healthy.url, '--strict'])).code).toBe(0);
+    await healthy.pool.query('CREATE TABLE half (id int); CREATE POLICY p ON half USING (true)');
+    expect((await authdb(['doctor', '--database-url', healthy.url])).code).toBe(0);
+    const strict = await authdb(['doctor', '--database-url', healthy.url, '--strict']);
+    expectOneLineError(strict, 1, /problem\(s\) or warning\(s\)/);
+    await healthy.pool.query('DROP TABLE fail_closed, half');
+  });
+
+  it('says authdb is not installed on an empty database (library entry point too)', async () => {
+    const client = await empty.pool.connect();
+    try {
+      await client.query('SET search_path = public');
+      const report = await runDoctor(client);
+      expect(report.ok).toBe(false);
+      expect(report.findings).toEqual([expect.objectContaining({ code: 'not_installed', fix: 'run `authdb migrate`' })]);
+      // the caller's search_path is put back
+      expect((await client.query('SHOW search_path')).rows[0].search_path).toBe('public');
+    } finally {
+      client.release();
+    }
+    expectOneLineError(await authdb(['doctor', '--database-url', empty.url]), 1, /doctor found 1 problem/);
   });
 });
