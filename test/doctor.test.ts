@@ -203,6 +203,33 @@ describe('authdb doctor', () => {
     expectOneLineError(unknown, 1, new RegExp(`no role named ${P}_nobody`));
   });
 
+  it('the auth schema owner: session scope needs pg_read_all_stats; a login that can act as the owner is a problem', async () => {
+    const db = await createTestDatabase();
+    try {
+      await db.pool.query(`
+        CREATE ROLE ${P}_owner NOLOGIN;
+        ALTER SCHEMA auth OWNER TO ${P}_owner;
+        CREATE ROLE ${P}_dba LOGIN;
+        GRANT ${P}_owner, authenticated, anonymous TO ${P}_dba;`);
+      const before = (await doctor(db)).report;
+      const scope = find(before, 'session_scope_unavailable', `${P}_owner`);
+      expect(scope).toMatchObject({ severity: 'warning', fix: `GRANT pg_read_all_stats TO ${P}_owner;` });
+      const owner = find(before, 'login_owns_auth', `${P}_dba`);
+      expect(owner).toMatchObject({ severity: 'problem', message: expect.stringContaining('reads the sealing secret'), fix: `REVOKE ${P}_owner FROM ${P}_dba;` });
+      await db.pool.query(scope!.fix);
+      await db.pool.query(owner!.fix);
+      const after = (await doctor(db)).report;
+      expect(find(after, 'session_scope_unavailable')).toBeUndefined();
+      expect(find(after, 'login_owns_auth', `${P}_dba`)).toBeUndefined();
+    } finally {
+      await db.drop();
+      const admin = new pg.Client({ connectionString: inject('adminUrl') });
+      await admin.connect();
+      await admin.query(`DROP ROLE IF EXISTS ${P}_dba; DROP ROLE IF EXISTS ${P}_owner`);
+      await admin.end();
+    }
+  });
+
   it('--strict fails on warnings; info alone passes', async () => {
     await healthy.pool.query('CREATE TABLE fail_closed (id int); ALTER TABLE fail_closed ENABLE ROW LEVEL SECURITY');
     expect((await authdb(['doctor', '--database-url', healthy.url, '--strict'])).code).toBe(0);
