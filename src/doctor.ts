@@ -1,6 +1,6 @@
 // `authdb doctor`: read-only checks of an installation, each finding with the SQL (or command) that
 // fixes it. One file per family of checks in src/doctor/; docs/rls.md lists every finding.
-// Security model §9: it runs on the DBA's connection, so search_path is pinned (pg_catalog,
+// docs/security.md §9: it runs on the DBA's connection, so search_path is pinned (pg_catalog,
 // pg_temp) and every call is schema-qualified anyway: nothing another login created runs here.
 import type pg from 'pg';
 import { ADMIN_SEARCH_PATH } from './connection.js';

@@ -201,6 +201,13 @@ describe('withAuth', () => {
     expect((await db.pool.query('SELECT user_id FROM public.todos WHERE id = $1', [id])).rows).toEqual([{ user_id: 'alice' }]);
   });
 
+  it('searchPath names the request\'s schemas, with pg_temp last, and is undone afterwards', async () => {
+    await db.pool.query('CREATE SCHEMA IF NOT EXISTS decoy');
+    const path = await withAuth(pool, null, async (client) => (await client.query('SHOW search_path')).rows[0].search_path as string, { searchPath: ['decoy', 'public'] });
+    expect(path).toBe('decoy, public, pg_temp');
+    expect((await pool.query('SHOW search_path')).rows[0].search_path).toBe('"$user", public');
+  });
+
   it('keeps the verified-token cache across requests (no DISCARD ALL / RESET ALL)', async () => {
     await withAuth(pool, await issuer.hs256({ sub: 'carol' }), whoAmI);
     const { rows } = await pool.query<{ entries: number }>(
