@@ -11,8 +11,6 @@ interface LoginRole {
   quoted: string;
   rolsuper: boolean;
   rolbypassrls: boolean;
-  /** Named with --app-role, or connected as: checked strictly. */
-  named: boolean;
 }
 
 /**
@@ -29,18 +27,18 @@ async function loginRoles(context: DoctorContext): Promise<LoginRole[]> {
     [appRoles],
   );
   if (missing.rows.length > 0) throw new Error(`--app-role: no role named ${missing.rows.map((r) => r.name).join(', ')}`);
-  const { rows } = await client.query<{ oid: number; name: string; quoted: string; rolsuper: boolean; rolbypassrls: boolean; named: boolean }>(
+  const { rows } = await client.query<LoginRole>(
     `WITH owner AS (SELECT n.nspowner FROM pg_catalog.pg_namespace AS n WHERE n.nspname = $3)
-     SELECT r.oid::int AS oid, r.rolname AS name, pg_catalog.quote_ident(r.rolname) AS quoted, r.rolsuper, r.rolbypassrls,
-            (r.rolname = ANY ($1) OR (r.rolname = current_user AND NOT r.rolsuper AND r.oid NOT IN (SELECT nspowner FROM owner))) AS named
+     SELECT r.oid::int AS oid, r.rolname AS name, pg_catalog.quote_ident(r.rolname) AS quoted, r.rolsuper, r.rolbypassrls
        FROM pg_catalog.pg_roles AS r
       WHERE r.rolname <> ALL ($2)
         AND (r.rolname = ANY ($1)
-             OR (r.rolname = current_user AND NOT r.rolsuper AND r.oid NOT IN (SELECT nspowner FROM owner))
-             OR (r.rolcanlogin AND NOT r.rolsuper AND r.oid NOT IN (SELECT nspowner FROM owner)
-                 AND pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CONNECT')
-                 AND EXISTS (SELECT 1 FROM pg_catalog.unnest($2::text[]) AS a (role)
-                              WHERE pg_catalog.pg_has_role(r.oid, a.role, 'MEMBER'))))
+             OR (NOT r.rolsuper AND r.oid NOT IN (SELECT nspowner FROM owner)
+                 AND (r.rolname = current_user
+                      OR (r.rolcanlogin
+                          AND pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CONNECT')
+                          AND EXISTS (SELECT 1 FROM pg_catalog.unnest($2::text[]) AS a (role)
+                                       WHERE pg_catalog.pg_has_role(r.oid, a.role, 'MEMBER'))))))
       ORDER BY r.rolname`,
     [appRoles, AUTH_ROLES, authSchema],
   );
