@@ -65,7 +65,10 @@ async function diagnose(client: pg.ClientBase, options: DoctorOptions): Promise<
     checked: [],
     skipped: [],
   };
-  const status = await migrateStatus(client);
+  const status = await migrateStatus(client).catch((error: unknown) => {
+    if ((error as { code?: string }).code !== '42501') throw error;
+    throw new Error(`doctor reads authdb's bookkeeping and catalogs: run it as the auth schema owner or a superuser, and name the application's login with --app-role (${(error as Error).message})`);
+  });
   if (checkInstall(context, status)) {
     await checkAuthRoles(context);
     await checkLoginRoles(context);

@@ -88,11 +88,11 @@ beforeAll(async () => {
     GRANT SELECT ON auth.seal_secret TO ${P}_reader;`);
 });
 afterAll(async () => {
-  await broken?.pool.query(`REVOKE CREATE ON SCHEMA auth FROM anonymous; DROP OWNED BY ${P}_app, ${P}_bare, ${P}_reader`).catch(() => undefined);
+  await broken?.pool.query(`REVOKE CREATE ON SCHEMA auth FROM anonymous; DROP OWNED BY ${P}_app, ${P}_bare, ${P}_reader, ${P}_conn`).catch(() => undefined);
   await Promise.all([healthy?.drop(), broken?.drop(), empty?.drop()]);
   const admin = new pg.Client({ connectionString: inject('adminUrl') });
   await admin.connect();
-  await admin.query(`DROP ROLE IF EXISTS ${P}_app; DROP ROLE IF EXISTS ${P}_bare; DROP ROLE IF EXISTS ${P}_reader`);
+  await admin.query(`DROP ROLE IF EXISTS ${P}_app; DROP ROLE IF EXISTS ${P}_bare; DROP ROLE IF EXISTS ${P}_reader; DROP ROLE IF EXISTS ${P}_conn`);
   await admin.end();
 });
 
@@ -227,6 +227,14 @@ describe('authdb doctor', () => {
       await admin.query(`DROP ROLE IF EXISTS ${P}_dba; DROP ROLE IF EXISTS ${P}_owner`);
       await admin.end();
     }
+  });
+
+  it('run with the application\'s own URL, it says whom to run as instead', async () => {
+    await broken.pool.query(`CREATE ROLE ${P}_conn LOGIN PASSWORD 'conn-pw'`);
+    const url = new URL(broken.url);
+    url.username = `${P}_conn`;
+    url.password = 'conn-pw';
+    expectOneLineError(await authdb(['doctor', '--database-url', url.toString()]), 1, /run it as the auth schema owner or a superuser, and name the application's login with --app-role/);
   });
 
   it('--strict fails on warnings; info alone passes', async () => {

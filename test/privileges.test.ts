@@ -57,6 +57,21 @@ describe.each(ROLES)('as %s', (role) => {
     }
   });
 
+  it('may create temporary tables while PUBLIC keeps TEMPORARY on the database (doctor: auth_role_temp), not after the REVOKE', async () => {
+    const { rows } = await db.pool.query<{ db: string }>('SELECT pg_catalog.quote_ident(current_database()) AS db');
+    const create = () => inRolledBackTransaction(db.pool, async (client) => {
+      await client.query(`SET LOCAL ROLE ${role}`);
+      return pgError(client.query('CREATE TEMP TABLE todos (id int)')).catch(() => ({ code: 'created' }));
+    });
+    expect((await create()).code).toBe('created');
+    await db.pool.query(`REVOKE TEMPORARY ON DATABASE ${rows[0]!.db} FROM PUBLIC`);
+    try {
+      expect((await create()).code).toBe('42501');
+    } finally {
+      await db.pool.query(`GRANT TEMPORARY ON DATABASE ${rows[0]!.db} TO PUBLIC`);
+    }
+  });
+
   it('can call the identity functions', async () => {
     const row = await inRolledBackTransaction(db.pool, async (client) => {
       await client.query(`SET LOCAL ROLE ${role}`);

@@ -40,8 +40,10 @@ search_path ending in pg_temp; providers without usable keys, failing or stale s
 subjects; privileges on the auth schema; who can read the sealing secret; session scope.
 Every finding is described in docs/rls.md.
 
-Login roles checked: those given with --app-role, the connected role unless it is a superuser or
-the auth schema owner, and every other login role that is a member of authenticated or anonymous.
+Run it as the auth schema owner or a superuser. Login roles checked: those given with --app-role
+(name the application's login there), the connected role unless it is a superuser or the auth
+schema owner, and every other login role that may connect to this database and is a member of
+authenticated or anonymous.
 
 Examples:
   authdb doctor
