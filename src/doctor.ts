@@ -4,7 +4,7 @@
 // pg_temp) and every call is schema-qualified anyway: nothing another login created runs here.
 import type pg from 'pg';
 import { ADMIN_SEARCH_PATH } from './connection.js';
-import { checkAuthGrants, checkSealSecret, checkSessionScope } from './doctor/grants.js';
+import { checkAuthGrants, checkSecretReaders, checkSessionScope } from './doctor/grants.js';
 import { checkDefinerFunctions } from './doctor/functions.js';
 import type { DoctorContext, DoctorFinding } from './doctor/finding.js';
 import { checkInstall } from './doctor/install.js';
@@ -78,7 +78,7 @@ async function diagnose(client: pg.ClientBase, options: DoctorOptions): Promise<
     await checkPolicies(context);
     await checkDefinerFunctions(context);
     await checkAuthGrants(context);
-    await checkSealSecret(context);
+    await checkSecretReaders(context);
     await checkSessionScope(context);
   }
   return {

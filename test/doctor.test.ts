@@ -85,7 +85,7 @@ beforeAll(async () => {
     GRANT SELECT, DELETE ON audit TO ${P}_app;
     CREATE ROLE ${P}_bare LOGIN;
     CREATE ROLE ${P}_reader LOGIN BYPASSRLS;
-    GRANT SELECT ON auth.seal_secret TO ${P}_reader;`);
+    GRANT SELECT ON auth.seal_secret, auth.hmac_keys TO ${P}_reader;`);
 });
 afterAll(async () => {
   await broken?.pool.query(`REVOKE CREATE ON SCHEMA auth FROM anonymous; DROP OWNED BY ${P}_app, ${P}_bare, ${P}_reader, ${P}_conn`).catch(() => undefined);
@@ -152,7 +152,10 @@ describe('authdb doctor', () => {
     expect(find(report, 'login_table_privileges', `${P}_app`)).toMatchObject({
       severity: 'problem', message: expect.stringContaining('public.audit (SELECT, DELETE)'), fix: `REVOKE ALL ON TABLE public.audit FROM ${P}_app;`,
     });
-    expect(find(report, 'seal_secret_readable', `${P}_reader`)).toMatchObject({ severity: 'problem' });
+    expect(find(report, 'seal_secret_readable', `${P}_reader`)).toMatchObject({
+      severity: 'problem', fix: `REVOKE ALL ON auth.seal_secret FROM PUBLIC, ${P}_reader; ALTER ROLE ${P}_reader NOBYPASSRLS; -- then run \`authdb seal rotate\`: what was readable may have been read`,
+    });
+    expect(find(report, 'hmac_keys_readable', `${P}_reader`)).toMatchObject({ severity: 'problem', message: expect.stringContaining('forge tokens of those providers') });
     // the template-made policies of notes are not flagged; every finding carries a fix
     expect(report.findings.filter((f) => f.subject?.startsWith('public.notes:'))).toEqual([]);
     for (const finding of report.findings) expect(finding.fix.length, finding.code).toBeGreaterThan(10);
@@ -179,6 +182,7 @@ describe('authdb doctor', () => {
       ['definer_mutable_search_path', 'public.definer_open()'], ['definer_mutable_search_path', 'public.definer_half()'],
       ['auth_table_privilege', 'authenticated: auth.keys'], ['auth_schema_create', 'anonymous'], ['auth_role_temp', 'authenticated'],
       ['login_cannot_set_role', `${P}_app`], ['login_table_privileges', `${P}_app`], ['seal_secret_readable', `${P}_reader`],
+      ['hmac_keys_readable', `${P}_reader`],
     ];
     for (const [code, subject] of fixable) {
       const finding = find(before, code, subject);

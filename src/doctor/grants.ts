@@ -80,16 +80,26 @@ export async function checkAuthGrants(context: DoctorContext): Promise<void> {
   }
 }
 
+/** Tables whose rows are credentials, what a reader can forge, and the code of the finding. */
+const SECRET_TABLES = [
+  { table: 'seal_secret', code: 'seal_secret_readable', what: 'the sealing secret', forges: 'the identity of any user', after: 'run `authdb seal rotate`' },
+  { table: 'hmac_keys', code: 'hmac_keys_readable', what: 'the HMAC key material of HS* providers', forges: 'tokens of those providers', after: 'rotate those shared secrets at the provider' },
+] as const;
+
 /**
- * Login roles other than the auth schema owner that can read the sealing secret (docs/security.md
- * §2, §11): whoever reads it forges any identity. With row-level security on the table and no
- * policy, SELECT alone is not enough: only BYPASSRLS roles, or roles that can act as the owner
- * (unless FORCE ROW LEVEL SECURITY), read it. Superusers always can, and are expected to.
+ * Login roles other than the auth schema owner that can read a secret table (docs/security.md §2,
+ * §11): whoever reads the sealing secret forges any identity; whoever reads HMAC keys forges
+ * tokens. With row-level security on the table and no policy (migration 0008), SELECT alone is not
+ * enough: only BYPASSRLS roles, or roles that can act as the owner (unless FORCE ROW LEVEL
+ * SECURITY), read it. Superusers always can, and are expected to.
  */
-export async function checkSealSecret(context: DoctorContext): Promise<void> {
-  const { client, authSchema } = context;
+export async function checkSecretReaders(context: DoctorContext): Promise<void> {
   context.checked.push('secrets');
-  const { rows } = await client.query<{ name: string; quoted: string; table: string; owner: string; as_owner: boolean; direct: boolean; read_all: boolean; bypass: boolean }>(
+  for (const secret of SECRET_TABLES) await checkSecretTable(context, secret);
+}
+
+async function checkSecretTable(context: DoctorContext, secret: (typeof SECRET_TABLES)[number]): Promise<void> {
+  const { rows } = await context.client.query<{ name: string; quoted: string; table: string; owner: string; as_owner: boolean; direct: boolean; read_all: boolean; bypass: boolean }>(
     `SELECT r.rolname AS name, pg_catalog.quote_ident(r.rolname) AS quoted, c.oid::pg_catalog.regclass::text AS table,
             pg_catalog.quote_ident(o.rolname) AS owner,
             pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER') AS as_owner,
@@ -99,9 +109,9 @@ export async function checkSealSecret(context: DoctorContext): Promise<void> {
        FROM pg_catalog.pg_class AS c
        JOIN pg_catalog.pg_roles AS o ON o.oid = c.relowner
        CROSS JOIN pg_catalog.pg_roles AS r
-      WHERE c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident($1) || '.seal_secret')
-        AND r.rolcanlogin AND NOT r.rolsuper AND r.oid <> c.relowner
-        AND pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CONNECT') AND r.rolname <> ALL ($2)
+      WHERE c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident($1) || '.' || $3)
+        AND r.rolcanlogin AND NOT r.rolsuper AND r.oid <> c.relowner AND r.rolname <> ALL ($2)
+        AND pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CONNECT')
         AND (pg_catalog.has_table_privilege(r.oid, c.oid, 'SELECT') OR pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER'))
         AND (NOT c.relrowsecurity OR r.rolbypassrls
              OR (pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER') AND NOT c.relforcerowsecurity)
@@ -110,7 +120,7 @@ export async function checkSealSecret(context: DoctorContext): Promise<void> {
                            AND (0 = ANY (pol.polroles) OR EXISTS (SELECT 1 FROM pg_catalog.unnest(pol.polroles) AS pr (oid)
                                                                      WHERE pg_catalog.pg_has_role(r.oid, pr.oid, 'MEMBER')))))
       ORDER BY 1`,
-    [authSchema, AUTH_ROLES],
+    [context.authSchema, AUTH_ROLES, secret.table],
   );
   for (const row of rows) {
     const fixes: string[] = [];
@@ -119,10 +129,10 @@ export async function checkSealSecret(context: DoctorContext): Promise<void> {
     if (row.direct && !row.read_all) fixes.push(`REVOKE ALL ON ${row.table} FROM PUBLIC, ${row.quoted};`);
     if (row.bypass) fixes.push(`ALTER ROLE ${row.quoted} NOBYPASSRLS;`);
     report(context, {
-      check: 'secrets', code: 'seal_secret_readable', severity: 'problem', subject: row.name,
-      message: `login role ${row.name} can read the sealing secret ${row.table}` +
-        `${row.as_owner ? ` (it may act as its owner ${row.owner})` : row.read_all ? ' (member of pg_read_all_data)' : ''}: it can forge the identity of any user`,
-      fix: `${fixes.join(' ')} -- then run \`authdb seal rotate\`: what was readable may have been read`,
+      check: 'secrets', code: secret.code, severity: 'problem', subject: row.name,
+      message: `login role ${row.name} can read ${secret.what}, ${row.table}` +
+        `${row.as_owner ? ` (it may act as its owner ${row.owner})` : row.read_all ? ' (member of pg_read_all_data)' : ''}${row.bypass ? ' (BYPASSRLS)' : ''}: it can forge ${secret.forges}`,
+      fix: `${fixes.join(' ')} -- then ${secret.after}: what was readable may have been read`,
     });
   }
 }
