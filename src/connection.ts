@@ -1,13 +1,27 @@
-// Which database a command talks to: --database-url, else DATABASE_URL, else the libpq PG* variables.
+// Which database a command talks to: --database-url, else DATABASE_URL, else the libpq PG* variables;
+// and how long it waits for that database to answer.
 import pg from 'pg';
 
 export class NoDatabaseError extends Error {
+  readonly code = 'no_database';
   constructor() {
     super(
       'no database given: pass --database-url URL, or set DATABASE_URL or the PG* variables ' +
-        '(run `authdb dev` for a local Postgres with authdb installed)',
+        '(run `npx authdb dev` for a local Postgres with authdb installed)',
     );
     this.name = 'NoDatabaseError';
+  }
+}
+
+/** Connecting failed: `connect_timeout` when the server did not answer in time, else `connect_failed`. */
+export class ConnectError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'connect_timeout' | 'connect_failed',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ConnectError';
   }
 }
 
@@ -21,9 +35,41 @@ export function resolveDatabaseUrl(explicitUrl?: string, env: NodeJS.ProcessEnv 
   throw new NoDatabaseError();
 }
 
+/** Seconds to wait for a server to complete the connection handshake; 0 waits forever (libpq's connect_timeout). */
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+let connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS;
+
+/** Sets the connect timeout of every connection opened here from now on (the CLI's --connect-timeout). */
+export function setConnectTimeout(seconds: number): void {
+  if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError('the connect timeout must be a number of seconds ≥ 0');
+  connectTimeoutSeconds = seconds;
+}
+
 export function clientConfig(explicitUrl?: string): pg.ClientConfig {
   const url = resolveDatabaseUrl(explicitUrl);
-  return { connectionString: url, application_name: 'authdb' };
+  return { connectionString: url, application_name: 'authdb', connectionTimeoutMillis: Math.round(connectTimeoutSeconds * 1000) };
+}
+
+/**
+ * Connects `client`, turning failures into a ConnectError that names the server (never the URL,
+ * which may hold a password) and, for a server that accepted the socket but never answered, the
+ * timeout that expired.
+ */
+export async function connect(client: pg.Client): Promise<void> {
+  const started = Date.now();
+  try {
+    await client.connect();
+  } catch (error) {
+    const where = client.host?.startsWith('/') ? `the socket in ${client.host}` : `${client.host ?? 'localhost'}:${client.port}`;
+    const timeoutMs = Math.round(connectTimeoutSeconds * 1000);
+    const reason = error instanceof Error ? error.message : String(error);
+    if (timeoutMs > 0 && (/timeout/i.test(reason) || Date.now() - started >= timeoutMs)) {
+      throw new ConnectError(`no answer from ${where} within ${connectTimeoutSeconds} s (--connect-timeout)`, 'connect_timeout', { cause: error });
+    }
+    // a server's own refusal (bad password 28P01, unknown database 3D000, …) keeps its SQLSTATE
+    if ((error as { code?: string }).code && /^[0-9A-Z]{5}$/.test((error as { code: string }).code)) throw error;
+    throw new ConnectError(`could not connect to ${where}: ${reason}`, 'connect_failed', { cause: error });
+  }
 }
 
 /**
@@ -40,7 +86,7 @@ export async function pinSearchPath(client: pg.ClientBase): Promise<void> {
 /** Runs `work` with a connected client whose search_path is pinned, and always closes it. */
 export async function withClient<T>(databaseUrl: string | undefined, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client(clientConfig(databaseUrl));
-  await client.connect();
+  await connect(client);
   try {
     await pinSearchPath(client);
     return await work(client);

