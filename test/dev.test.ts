@@ -1,16 +1,14 @@
 // `authdb dev`: a persistent embedded cluster, the dev issuer, the sample table, tokens.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, parseClaimArguments, startDev, withAuth, type DevEnvironment } from '../src/index.js';
 import { freePort } from '../src/embedded.js';
-
-const run = promisify(execFile);
+import { authdb, CLI_PATH, expectOneLineError, jsonOutput, REPO_ROOT } from './support/cli.js';
 let dir: string;
 let port: number;
 let env: DevEnvironment | undefined;
@@ -31,17 +29,6 @@ async function asUser<T>(databaseUrl: string, token: string, fn: (client: pg.Cli
 
 const titlesFor = (databaseUrl: string, token: string): Promise<string[]> =>
   asUser(databaseUrl, token, async (client) => (await client.query('SELECT title FROM todos ORDER BY id')).rows.map((r) => r.title));
-
-/** The CLI, run as a user would (through tsx), with its exit code. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/authdb.ts', ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'authdb-dev-test-'));
@@ -85,27 +72,36 @@ describe('authdb dev', () => {
   });
 
   it('`authdb dev token` prints a token, or fails with one line and exit 1 when there is no key', async () => {
-    const ok = await cli(['dev', 'token', '--dir', dir, '--sub', 'dave', '--claim', 'tenant_id=acme', '--json']);
+    const ok = await authdb(['dev', 'token', '--dir', dir, '--sub', 'dave', '--claim', 'tenant_id=acme', '--json']);
     expect(ok.code).toBe(0);
-    const { token } = JSON.parse(ok.stdout) as { token: string };
+    const { token } = jsonOutput<{ token: string }>(ok);
     expect(await asUser(env!.databaseUrl, token, async (c) => (await c.query('SELECT auth.user_id() AS sub')).rows[0].sub)).toBe('dave');
-    const missing = await cli(['dev', 'token', '--dir', join(dir, 'nothing-here')]);
-    expect(missing.code).toBe(1);
+    const missing = await authdb(['dev', 'token', '--dir', join(dir, 'nothing-here')]);
+    expectOneLineError(missing, 1);
     expect(missing.stdout).toBe('');
-    expect(missing.stderr.trim().split('\n').filter((line) => line.startsWith('authdb:'))).toEqual([
-      `authdb: no dev issuer key in ${join(dir, 'nothing-here')}: run \`authdb dev\` first (or pass --dir)`,
-    ]);
+    expect(missing.stderr).toBe(`authdb: no dev issuer key in ${join(dir, 'nothing-here')}: run \`authdb dev\` first (or pass --dir)\n`);
+  });
+
+  it('`authdb dev sql --as` finds the running dev server by its --port and runs SQL as that user', async () => {
+    const alice = await authdb(['dev', '--dir', dir, '--port', String(port), 'sql', '--as', 'alice', '--json', 'select title from todos order by id']);
+    expect(alice.code, alice.stderr).toBe(0);
+    expect(jsonOutput<{ results: { rows: { title: string }[] }[] }>(alice).results[0]!.rows.map((r) => r.title)).toContain('try authdb dev');
+    const bob = await authdb(['dev', '--dir', dir, '--port', String(port), 'sql', '--as', 'bob', 'select title from todos']);
+    expect(bob.stdout).toBe('title\n--------------------\nread the quick start\n(1 row)\n');
   });
 
   it('`authdb dev` fails with exit 1 and a clear line when the port is taken', async () => {
-    const busy = await cli(['dev', '--dir', join(dir, 'second'), '--port', String(port)]);
+    const busy = await authdb(['dev', '--dir', join(dir, 'second'), '--port', String(port)]);
     expect(busy.code).toBe(1);
-    expect(busy.stderr).toMatch(/authdb: could not start Postgres on 127\.0\.0\.1:\d+ .*try --port/);
+    // progress lines come first; the failure is the last line, alone
+    expect(busy.stderr.trimEnd().split('\n').at(-1)).toMatch(/^authdb: could not start Postgres on 127\.0\.0\.1:\d+ .*try --port/);
+    expect(busy.stderr).not.toMatch(/^\s+at /m);
   });
 
   it('`authdb dev` prints tokens for alice and bob, and Ctrl-C stops Postgres cleanly with exit 0', async () => {
     const cliDir = join(dir, 'cli');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/authdb.ts', 'dev', '--dir', cliDir, '--port', String(await freePort()), '--json'], {
+    const child = spawn(process.execPath, [CLI_PATH, 'dev', '--dir', cliDir, '--port', String(await freePort()), '--json'], {
+      cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
