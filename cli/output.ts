@@ -39,7 +39,6 @@ export function progress(line: string): void {
  * escaped, so they can neither break the one-line contract nor drive the terminal.
  */
 export function escapeControl(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
     c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );

@@ -68,7 +68,7 @@ describe('a production install of the packed tarball', () => {
     root = mkdtempSync(join(tmpdir(), 'authdb-pack-test-'));
     const packed = await sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', root]);
     expect(packed.code, packed.stderr).toBe(0);
-    const [{ filename }] = JSON.parse(packed.stdout) as { filename: string }[];
+    const { filename } = (JSON.parse(packed.stdout) as { filename: string }[])[0]!;
     const target = join(root, 'node_modules', 'authdb');
     mkdirSync(target, { recursive: true });
     await run('tar', ['-xzf', join(root, filename), '-C', target, '--strip-components=1']);

@@ -268,7 +268,6 @@ describe('verify', () => {
     const token = await issuer.sign(kid, { sub: 'alice', aud: 'evil\u001b[2J\nsecond line' });
     const result = await authdb(['verify', token, '--database-url', db.url]);
     expectOneLineError(result, 1, /jwt rejected: audience_mismatch/);
-    // eslint-disable-next-line no-control-regex
     expect(result.stderr.trimEnd()).not.toMatch(/[\u0000-\u001f]/);
   });
 });
