@@ -82,9 +82,10 @@ Try the sample table (each user sees only their own todos):
               printLine(token);
               printLine();
             }
-            printLine('Sample table: todos, owner-only rows (auth.policy_owner). Try:');
-            printLine(`  psql "${env.databaseUrl}" -c "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.init('<token>'); SELECT title FROM todos; COMMIT;"`);
-            printLine(`More tokens: authdb dev token --sub carol --claim tenant_id=acme${commandOptions.dir === DEFAULT_DIR ? '' : ` --dir ${commandOptions.dir}`}`);
+            const where = `${commandOptions.dir === DEFAULT_DIR ? '' : ` --dir ${commandOptions.dir}`}${commandOptions.port === DEFAULT_PORT ? '' : ` --port ${commandOptions.port}`}`;
+            printLine('Sample table: todos, owner-only rows (auth.policy_owner). Try, in another terminal:');
+            printLine(`  npx authdb dev${where} sql --as alice "select title from todos"`);
+            printLine(`  npx authdb dev${where} token --sub carol --claim tenant_id=acme`);
             printLine();
             printLine('Press Ctrl-C to stop.');
           }
