@@ -4,5 +4,6 @@ export { migrateUp, migrateDown, migrateStatus, type MigrateResult, type Migrate
 export { verifyToken, type VerifyOutcome } from './verify.js';
 export { addKeysFromFile, listKeys, revokeKey, type AddedKey, type KeyRow } from './keys.js';
 export { REJECTION_CODES, rejectionOf, type Rejection, type RejectionCode } from './errors.js';
-export { startDev, mintDevToken, parseClaimArguments, type DevEnvironment, type DevClaims } from './dev.js';
+export { startDev, mintDevToken, parseClaimArguments, prepareDevDatabase, runSqlAs, type DevEnvironment, type DevClaims, type SqlResult } from './dev.js';
+export { ConnectError, NoDatabaseError } from './connection.js';
 export { runDoctor, type DoctorFinding, type DoctorReport } from './doctor.js';
