@@ -49,6 +49,7 @@ const DATABASE_COMMANDS: string[][] = [
   ['verify', 'a.b.c'],
   ['sync-jwks'],
   ['doctor'],
+  ['seal', 'rotate'],
 ];
 
 let db: TestDatabase;
