@@ -6,7 +6,7 @@
 import { functionsDigest } from '../sources.js';
 import { literal } from './quote.js';
 import { migrationsAfter, type BundleSources, type Release } from './releases.js';
-import { functionSection, GENERATED_NOTE, migrationSection } from './scripts.js';
+import { functionSetSections, GENERATED_NOTE, migrationSection, PIN_SEARCH_PATH } from './scripts.js';
 
 export const EXTENSION_NAME = 'authdb';
 export const EXTENSION_COMMENT = 'JWT verification inside Postgres and a sealed identity for row-level security';
@@ -87,9 +87,10 @@ function header(title: string): string {
 export function installScript(sources: BundleSources): string {
   return [
     header(`authdb ${sources.version}: install script for CREATE EXTENSION authdb.`),
+    PIN_SEARCH_PATH,
     INSTALL_GUARD,
     ...sources.migrations.map(migrationSection),
-    ...sources.functions.map(functionSection),
+    ...functionSetSections(sources.functions),
     finish(sources),
   ].join('\n');
 }
@@ -98,8 +99,10 @@ export function installScript(sources: BundleSources): string {
 export function updateScript(sources: BundleSources, release: Release): string {
   return [
     header(`authdb ${release.version} -> ${sources.version}: update script for ALTER EXTENSION authdb UPDATE.`),
+    PIN_SEARCH_PATH,
     ...migrationsAfter(sources, release).map(migrationSection),
-    ...sources.functions.map(functionSection),
+    // Also drops the functions of the older release that this version no longer defines.
+    ...functionSetSections(sources.functions),
     finish(sources),
   ].join('\n');
 }
