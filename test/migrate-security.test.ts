@@ -79,6 +79,8 @@ CREATE TRIGGER escalate BEFORE INSERT OR UPDATE OR DELETE ON public.authdb_migra
 
 /** A fresh empty database where the attacker may create in public and has planted everything. */
 async function plantedDatabase(options: { ledger: boolean }): Promise<TestDatabase> {
+  // Each test starts from an unprivileged attacker, whatever an earlier one did.
+  await query(adminUrl(), `ALTER ROLE ${attacker} NOSUPERUSER`);
   const db = await createTestDatabase({ empty: true });
   databases.push(db);
   if (inject('serverVersionNum') >= 150000) await db.pool.query('GRANT CREATE ON SCHEMA public TO PUBLIC');
