@@ -204,9 +204,23 @@ async function checkLedger(client: pg.ClientBase): Promise<void> {
  * someone else's was there first, and then checks it.
  */
 async function ensureLedger(client: pg.ClientBase): Promise<void> {
-  await client.query(
-    `CREATE TABLE IF NOT EXISTS ${LEDGER} (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL)`,
-  );
+  const { rows } = await client.query<{ present: boolean }>('SELECT pg_catalog.to_regclass($1) IS NOT NULL AS present', [LEDGER]);
+  if (!rows[0]?.present) {
+    try {
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${LEDGER} (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL)`,
+      );
+    } catch (error) {
+      const e = error as Partial<pg.DatabaseError>;
+      if (e?.code !== '42501') throw error;
+      const who = (await client.query<{ who: string }>('SELECT pg_catalog.quote_ident(current_user::text) AS who')).rows[0]!.who;
+      throw new MigrateError(
+        'permission_denied',
+        `role ${who} may not create ${LEDGER}, where authdb records its migrations (${e.message})`,
+        `as the owner of schema ${MIGRATIONS_SCHEMA} run: GRANT CREATE ON SCHEMA ${MIGRATIONS_SCHEMA} TO ${who}`,
+      );
+    }
+  }
   await checkLedger(client);
 }
 
