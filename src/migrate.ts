@@ -78,8 +78,10 @@ export class MigrateError extends Error {
     readonly hint?: string,
     /** `dependents`: the user's objects that depend on the auth schema, one readable line each. */
     readonly objects: string[] = [],
+    /** The server's error behind it (its SQLSTATE, DETAIL and WHERE, for a verbose report). */
+    cause?: unknown,
   ) {
-    super(hint ? `${message}; ${hint}` : message);
+    super(hint ? `${message}; ${hint}` : message, cause === undefined ? undefined : { cause });
     this.name = 'MigrateError';
   }
 }
@@ -218,6 +220,8 @@ async function ensureLedger(client: pg.ClientBase): Promise<void> {
         'permission_denied',
         `role ${who} may not create ${LEDGER}, where authdb records its migrations (${e.message})`,
         `as the owner of schema ${MIGRATIONS_SCHEMA} run: GRANT CREATE ON SCHEMA ${MIGRATIONS_SCHEMA} TO ${who}`,
+        [],
+        error,
       );
     }
   }
@@ -260,13 +264,15 @@ async function migrationFailure(client: pg.ClientBase, error: unknown, migration
       'missing_roles',
       `${where}: role ${who} may not create the roles authenticated and anonymous (it lacks CREATEROLE)`,
       `as a superuser run: CREATE ROLE authenticated NOLOGIN; CREATE ROLE anonymous NOLOGIN; GRANT authenticated, anonymous TO ${who}; then authdb migrate again`,
+      [],
+      error,
     );
   }
   if (e.code === '42501' && /permission denied for database/i.test(e.message)) {
-    return new MigrateError('permission_denied', `${where}: role ${who} may not create schema auth`, `as the database owner run: GRANT CREATE ON DATABASE ${db} TO ${who}`);
+    return new MigrateError('permission_denied', `${where}: role ${who} may not create schema auth`, `as the database owner run: GRANT CREATE ON DATABASE ${db} TO ${who}`, [], error);
   }
   const message = `${where}: ${e.message} (SQLSTATE ${e.code})`.replace(/\s*\n\s*/g, ' ');
-  return new MigrateError('migration_failed', message, e.hint?.replace(/\s*\n\s*/g, ' '));
+  return new MigrateError('migration_failed', message, e.hint?.replace(/\s*\n\s*/g, ' '), [], error);
 }
 
 async function runVersioned(client: pg.ClientBase, direction: 'up' | 'down', count: number | undefined) {
