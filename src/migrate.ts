@@ -111,18 +111,21 @@ async function withPinnedSearchPath<T>(client: pg.ClientBase, work: () => Promis
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The backends holding the migrate lock in this database (pg_locks splits a bigint key in two). */
+/**
+ * The backends holding the migrate lock in this database, ascending, other than this one
+ * (pg_locks splits a bigint advisory key into classid, its high 32 bits, and objid). The SQL file
+ * bundle names them with this same query.
+ */
+export const LOCK_HOLDERS_QUERY = `SELECT DISTINCT l.pid
+  FROM pg_catalog.pg_locks l
+ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+   AND l.classid = ${(MIGRATE_LOCK_KEY >> 32n).toString()} AND l.objid = ${(MIGRATE_LOCK_KEY & 0xffffffffn).toString()}
+   AND l.pid <> pg_catalog.pg_backend_pid()
+ ORDER BY 1`;
+
 async function lockHolders(client: pg.ClientBase): Promise<number[]> {
-  const { rows } = await client.query<{ pid: number }>(
-    `SELECT DISTINCT l.pid
-       FROM pg_catalog.pg_locks l
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-        AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-        AND l.classid = $1::pg_catalog.oid AND l.objid = $2::pg_catalog.oid
-        AND l.pid <> pg_catalog.pg_backend_pid()
-      ORDER BY 1`,
-    [(MIGRATE_LOCK_KEY >> 32n).toString(), (MIGRATE_LOCK_KEY & 0xffffffffn).toString()],
-  );
+  const { rows } = await client.query<{ pid: number }>(LOCK_HOLDERS_QUERY);
   return rows.map((row) => row.pid);
 }
 

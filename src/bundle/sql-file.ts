@@ -6,7 +6,7 @@
 // migrate-managed database: `authdb migrate` sees every migration as applied, and can take over.
 // Like `authdb migrate` (security model §9), it pins search_path for its own transaction and
 // refuses a bookkeeping table that someone else could have planted code in.
-import { LEDGER_HINT, LEDGER_PROBLEM_QUERY, MIGRATE_LOCK_KEY, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from '../migrate.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, LEDGER_HINT, LEDGER_PROBLEM_QUERY, LOCK_HOLDERS_QUERY, MIGRATE_LOCK_KEY, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from '../migrate.js';
 import { functionsDigest, splitMigration } from '../sources.js';
 import { EXTENSION_NAME } from './extension.js';
 import { dollarQuote, literal } from './quote.js';
@@ -34,12 +34,29 @@ DECLARE
   v_known text[];
   v_applied text[];
   v_problem text;
+  v_lock_timeout text;
+  v_holders text;
 BEGIN
   -- Nothing another login created (in public, say) resolves ahead of the catalog in this statement.
   PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   v_known := ARRAY[${names.map(literal).join(', ')}]::text[];
-  -- The lock authdb migrate takes: a concurrent migrate or run of this file waits.
-  PERFORM pg_catalog.pg_advisory_xact_lock(${MIGRATE_LOCK_KEY.toString()});
+  -- The lock authdb migrate takes: a concurrent migrate or run of this file waits, but not forever
+  -- (any login can take an advisory lock): the session's lock_timeout when it has one, else
+  -- ${DEFAULT_LOCK_TIMEOUT_SECONDS} s, as authdb migrate --lock-timeout.
+  v_lock_timeout := pg_catalog.current_setting('lock_timeout');
+  IF v_lock_timeout IN ('0', '0ms') THEN
+    PERFORM pg_catalog.set_config('lock_timeout', '${DEFAULT_LOCK_TIMEOUT_SECONDS}s', true);
+  END IF;
+  BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(${MIGRATE_LOCK_KEY.toString()});
+  EXCEPTION WHEN lock_not_available THEN
+    SELECT pg_catalog.string_agg(h.pid::text, ', ') INTO v_holders FROM (${LOCK_HOLDERS_QUERY.replace(/\n/g, '\n      ')}) AS h;
+    RAISE EXCEPTION 'gave up after lock_timeout % waiting for the authdb migrate lock held by pid %',
+                    pg_catalog.current_setting('lock_timeout'), coalesce(v_holders, '(none left)')
+      USING ERRCODE = 'lock_not_available',
+            HINT = 'wait for it to finish, or end it with SELECT pg_catalog.pg_terminate_backend(PID)';
+  END;
+  PERFORM pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = ${literal(EXTENSION_NAME)}) THEN
     RAISE EXCEPTION 'authdb is installed as an extension in this database'
       USING HINT = 'Upgrade it with ALTER EXTENSION authdb UPDATE, not with the SQL file.';
