@@ -18,6 +18,7 @@ import {
   migrationFiles,
   migrationsDir,
   packageVersion,
+  recordInstallation,
   STALE_ROUTINES_QUERY,
 } from './sources.js';
 
@@ -346,7 +347,7 @@ async function installFunctions(client: pg.ClientBase, log: Log): Promise<{ upda
         await client.query(step.sql);
       }
     }
-    await client.query('UPDATE auth.installation SET version = $1, functions_sha256 = $2, updated_at = pg_catalog.now()', [version, digest]);
+    await client.query(recordInstallation(version, digest));
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK');

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { literal } from './bundle/quote.js';
 
 /** The package's root folder (holds package.json), found from this module's location. */
 export function packageRoot(): string {
@@ -94,4 +95,14 @@ export function functionSetSteps(files: SqlFile[] = functionFiles()): SqlFile[] 
   const at = files.findIndex((file) => file.name.startsWith('99_'));
   const cut = at < 0 ? files.length : at;
   return [...files.slice(0, cut), DROP_STALE_ROUTINES, ...files.slice(cut)];
+}
+
+/**
+ * Records what is installed, as the last step of every install path (migrate, SQL file, extension
+ * scripts): the package version and the digest of the function set.
+ */
+export function recordInstallation(version: string, digest: string): string {
+  return `UPDATE auth.installation
+   SET version = ${literal(version)}, functions_sha256 = ${literal(digest)}, updated_at = pg_catalog.now()
+ WHERE version IS DISTINCT FROM ${literal(version)} OR functions_sha256 IS DISTINCT FROM ${literal(digest)};`;
 }

@@ -3,7 +3,7 @@
 // Scripts run inside CREATE/ALTER EXTENSION: one transaction, no psql `\` commands, and
 // check_function_bodies is off (Postgres turns it off for extension scripts), so the order between
 // function files does not matter, as with `authdb migrate`.
-import { functionsDigest } from '../sources.js';
+import { functionsDigest, recordInstallation } from '../sources.js';
 import { literal } from './quote.js';
 import { migrationsAfter, type BundleSources, type Release } from './releases.js';
 import { functionSetSections, GENERATED_NOTE, migrationSection, PIN_SEARCH_PATH } from './scripts.js';
@@ -43,10 +43,7 @@ $authdb_guard$;
 function finish(sources: BundleSources): string {
   const skipped = SCRIPT_OWNED_TABLES.map(literal).join(', ');
   return `-- ==== finish ====
-UPDATE auth.installation
-   SET version = ${literal(sources.version)}
-     , functions_sha256 = ${literal(functionsDigest(sources.functions))}
-     , updated_at = pg_catalog.now();
+${recordInstallation(sources.version, functionsDigest(sources.functions))}
 
 -- Rows of extension tables are not dumped by pg_dump unless marked: mark every table that holds
 -- the users' data, and the identity sequences of those tables, so a dump and restore keeps

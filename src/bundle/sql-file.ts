@@ -7,7 +7,7 @@
 // Like `authdb migrate` (security model §9), it pins search_path for its own transaction and
 // refuses a bookkeeping table that someone else could have planted code in.
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, LEDGER_HINT, LEDGER_PROBLEM_QUERY, LOCK_HOLDERS_QUERY, MIGRATE_LOCK_KEY, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from '../migrate.js';
-import { functionsDigest, splitMigration } from '../sources.js';
+import { functionsDigest, recordInstallation, splitMigration } from '../sources.js';
 import { EXTENSION_NAME } from './extension.js';
 import { dollarQuote, literal } from './quote.js';
 import { migrationName, type BundleSources } from './releases.js';
@@ -82,8 +82,7 @@ ${steps.join('')}
     PERFORM pg_catalog.set_config('check_function_bodies', 'off', true);
     EXECUTE ${dollarQuote(`\n${functions}\n`, 'authdb_functions')};
   END IF;
-  UPDATE auth.installation SET version = ${literal(sources.version)}, functions_sha256 = ${digest}, updated_at = pg_catalog.now()
-   WHERE version IS DISTINCT FROM ${literal(sources.version)} OR functions_sha256 IS DISTINCT FROM ${digest};
+  ${recordInstallation(sources.version, functionsDigest(sources.functions)).replace(/\n/g, '\n  ')}
 END
 `;
   return `-- authdb ${sources.version}: the whole install or upgrade as one idempotent SQL statement.
