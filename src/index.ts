@@ -1,6 +1,7 @@
 // authdb's public library entry: what applications and tooling import from 'authdb'.
 export { withAuth, TransactionAbortedError, type WithAuthOptions } from './with-auth.js';
 export { migrateUp, migrateDown, migrateStatus, type MigrateResult, type MigrateStatus } from './migrate.js';
+export { authDependents, MigrateError, type MigrateOptions } from './migrate.js';
 export { verifyToken, type VerifyOutcome } from './verify.js';
 export { addKeysFromFile, listKeys, revokeKey, type AddedKey, type KeyRow } from './keys.js';
 export { REJECTION_CODES, rejectionOf, type Rejection, type RejectionCode } from './errors.js';

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { literal } from './bundle/quote.js';
 
 /** The package's root folder (holds package.json), found from this module's location. */
 export function packageRoot(): string {
@@ -54,4 +55,54 @@ export function splitMigration(sql: string): { up: string; down: string } {
     up: upPart.replace('-- Up Migration', '').trim(),
     down: downAt >= 0 ? sql.slice(downAt + '-- Down Migration'.length).trim() : '',
   };
+}
+
+/**
+ * The routines in the auth schema that the function set being installed did not (re)declare.
+ * CREATE OR REPLACE FUNCTION writes a new pg_proc row, so each routine of the current set carries
+ * the installing transaction's xid as its xmin; migrations create no functions (each function
+ * lives in sql/functions/), so any other routine was left behind by an older release (a stale
+ * SECURITY DEFINER function left callable is a hole: docs/security.md §4). Run in the same
+ * transaction as the set, before 99_privileges.sql (whose GRANT/REVOKE rewrites every row).
+ */
+export const STALE_ROUTINES_QUERY = `SELECT p.oid::pg_catalog.regprocedure AS routine, p.prokind
+  FROM pg_catalog.pg_proc p
+ WHERE p.pronamespace = 'auth'::pg_catalog.regnamespace
+   AND NOT (p.xmin = pg_catalog.pg_current_xact_id()::pg_catalog.xid)
+ ORDER BY 1`;
+
+/** Drops the routines STALE_ROUTINES_QUERY finds; fails (no CASCADE) when a user's object uses one. */
+export const DROP_STALE_ROUTINES: SqlFile = {
+  name: 'drop-stale-routines',
+  sql: `DO $authdb_stale$
+DECLARE
+  v_stale record;
+BEGIN
+  FOR v_stale IN ${STALE_ROUTINES_QUERY.replace(/\n/g, '\n    ')}
+  LOOP
+    EXECUTE pg_catalog.format('DROP %s %s', CASE v_stale.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, v_stale.routine);
+  END LOOP;
+END
+$authdb_stale$;`,
+};
+
+/**
+ * The statements that install the function set, in order: every file of sql/functions/, with the
+ * drop of stale routines just before the privileges file (99_*), which only grants and revokes.
+ * `authdb migrate`, the SQL file and the extension scripts all install the set this way.
+ */
+export function functionSetSteps(files: SqlFile[] = functionFiles()): SqlFile[] {
+  const at = files.findIndex((file) => file.name.startsWith('99_'));
+  const cut = at < 0 ? files.length : at;
+  return [...files.slice(0, cut), DROP_STALE_ROUTINES, ...files.slice(cut)];
+}
+
+/**
+ * Records what is installed, as the last step of every install path (migrate, SQL file, extension
+ * scripts): the package version and the digest of the function set.
+ */
+export function recordInstallation(version: string, digest: string): string {
+  return `UPDATE auth.installation
+   SET version = ${literal(version)}, functions_sha256 = ${literal(digest)}, updated_at = pg_catalog.now()
+ WHERE version IS DISTINCT FROM ${literal(version)} OR functions_sha256 IS DISTINCT FROM ${literal(digest)};`;
 }

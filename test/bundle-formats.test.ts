@@ -120,7 +120,9 @@ describe('quoting and releases', () => {
       parseReleases('[{"version":"0.1.0","lastMigration":"0002_b"},{"version":"0.1.5","lastMigration":"0001_a"},{"version":"0.2.0"}]', '0.2.0', migrations),
     ).toThrow(/newer migration/);
     expect(() => parseReleases('[{"version":"1--2"}]', '1--2', migrations)).toThrow(/invalid version name/);
-    expect(parseReleases(readFileSync(join(packageRoot(), 'sql', 'releases.json'), 'utf8'), packageSources().version, packageSources().migrations)).toEqual([]);
+    expect(parseReleases(readFileSync(join(packageRoot(), 'sql', 'releases.json'), 'utf8'), packageSources().version, packageSources().migrations)).toEqual([
+      { version: '0.1.0', lastMigration: '0005_provider_sync' },
+    ]);
   });
 });
 
@@ -136,8 +138,9 @@ describe('authdb bundle (CLI)', () => {
     try {
       const result = JSON.parse(cli(['--json', 'bundle', '--format', 'extension', '--out', dir])) as { files: { name: string }[] };
       const version = packageSources().version;
-      expect(readdirSync(dir).sort()).toEqual(['authdb.control', `authdb--${version}.sql`].sort());
-      expect(result.files.map((file) => file.name)).toEqual(['authdb.control', `authdb--${version}.sql`]);
+      const names = ['authdb.control', `authdb--${version}.sql`, `authdb--0.1.0--${version}.sql`];
+      expect(readdirSync(dir).sort()).toEqual([...names].sort());
+      expect(result.files.map((file) => file.name)).toEqual(names);
       expect(readFileSync(join(dir, 'authdb.control'), 'utf8')).toContain(`default_version = '${version}'`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -152,6 +155,6 @@ describe('authdb bundle (CLI)', () => {
     } catch (error) {
       stderr = (error as { stderr: string }).stderr;
     }
-    expect(stderr.trim()).toBe('authdb: --out - needs a single-file format; extension writes 2 files');
+    expect(stderr.trim()).toBe('authdb: --out - needs a single-file format; extension writes 3 files');
   });
 });

@@ -35,8 +35,14 @@ if (unavailable) console.warn(`bundle install tests skipped: ${unavailable}`);
 
 // The synthetic earlier releases: release k ran the first k migrations. Its function set is this
 // package's with one visible difference (auth.version() answers 'stale'), so the tests see the
-// update script replace functions, not only add tables.
+// update script replace functions, not only add tables; and one SECURITY DEFINER function the
+// current set no longer defines, which every upgrade path must drop.
 const STALE_VERSION_BODY = "  SELECT 'stale'::text";
+const STALE_FUNCTION: SqlFile = {
+  name: '98_stale.sql',
+  sql: `CREATE OR REPLACE FUNCTION auth._stale_fn() RETURNS text LANGUAGE sql SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $$ SELECT 'stale'::text $$;`,
+};
 function staleFunctions(functions: SqlFile[]): SqlFile[] {
   let changed = 0;
   const result = functions.map((file) => {
@@ -44,7 +50,7 @@ function staleFunctions(functions: SqlFile[]): SqlFile[] {
     return { ...file, sql };
   });
   if (changed !== 1) throw new Error('test fixture: auth.version() body not found once in sql/functions; update staleFunctions');
-  return result;
+  return [...result, STALE_FUNCTION].sort((a, b) => a.name.localeCompare(b.name));
 }
 const priorVersion = (k: number) => `0.1.0-pre.${k}`;
 
@@ -174,6 +180,7 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
       await client.query(`CREATE EXTENSION authdb VERSION '${prior.version}'`);
       const before = await catalogSnapshot(client);
       expect(before.version, prior.version).toEqual([{ version: 'stale' }]);
+      expect((await client.query("SELECT pg_catalog.to_regprocedure('auth._stale_fn()')::text AS fn")).rows[0].fn).toBe('auth._stale_fn()');
       expect(before, prior.version).not.toEqual(migratedSnapshot);
 
       await client.query('ALTER EXTENSION authdb UPDATE');

@@ -2,6 +2,7 @@
 // cannot create objects in auth, cannot call internals; every SECURITY DEFINER function pins search_path.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, inRolledBackTransaction, pgError, type TestDatabase } from './support/db.js';
+import { packageVersion } from '../src/sources.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -77,7 +78,7 @@ describe.each(ROLES)('as %s', (role) => {
       await client.query(`SET LOCAL ROLE ${role}`);
       return (await client.query('SELECT auth.session() AS s, auth.user_id() AS u, auth.uid() AS i, auth.jwt() AS j, auth.version() AS v')).rows[0];
     });
-    expect(row).toEqual({ s: null, u: null, i: null, j: null, v: '0.1.0' });
+    expect(row).toEqual({ s: null, u: null, i: null, j: null, v: packageVersion() });
   });
 });
 

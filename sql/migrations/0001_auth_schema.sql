@@ -122,7 +122,7 @@ CREATE TABLE auth.hmac_keys (
 DO $$
 DECLARE
   v_secret bytea := pg_catalog.sha256(pg_catalog.convert_to(
-      gen_random_uuid()::text || gen_random_uuid()::text || gen_random_uuid()::text || gen_random_uuid()::text
+      pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text
     , 'UTF8'));
   v_block  bytea := v_secret || pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex');  -- K' (64-byte block)
   v_ipad   bytea := v_block;

@@ -3,10 +3,10 @@
 // Scripts run inside CREATE/ALTER EXTENSION: one transaction, no psql `\` commands, and
 // check_function_bodies is off (Postgres turns it off for extension scripts), so the order between
 // function files does not matter, as with `authdb migrate`.
-import { functionsDigest } from '../sources.js';
+import { functionsDigest, recordInstallation } from '../sources.js';
 import { literal } from './quote.js';
 import { migrationsAfter, type BundleSources, type Release } from './releases.js';
-import { functionSection, GENERATED_NOTE, migrationSection } from './scripts.js';
+import { functionSetSections, GENERATED_NOTE, migrationSection, PIN_SEARCH_PATH } from './scripts.js';
 
 export const EXTENSION_NAME = 'authdb';
 export const EXTENSION_COMMENT = 'JWT verification inside Postgres and a sealed identity for row-level security';
@@ -43,10 +43,7 @@ $authdb_guard$;
 function finish(sources: BundleSources): string {
   const skipped = SCRIPT_OWNED_TABLES.map(literal).join(', ');
   return `-- ==== finish ====
-UPDATE auth.installation
-   SET version = ${literal(sources.version)}
-     , functions_sha256 = ${literal(functionsDigest(sources.functions))}
-     , updated_at = pg_catalog.now();
+${recordInstallation(sources.version, functionsDigest(sources.functions))}
 
 -- Rows of extension tables are not dumped by pg_dump unless marked: mark every table that holds
 -- the users' data, and the identity sequences of those tables, so a dump and restore keeps
@@ -87,9 +84,10 @@ function header(title: string): string {
 export function installScript(sources: BundleSources): string {
   return [
     header(`authdb ${sources.version}: install script for CREATE EXTENSION authdb.`),
+    PIN_SEARCH_PATH,
     INSTALL_GUARD,
     ...sources.migrations.map(migrationSection),
-    ...sources.functions.map(functionSection),
+    ...functionSetSections(sources.functions),
     finish(sources),
   ].join('\n');
 }
@@ -98,8 +96,10 @@ export function installScript(sources: BundleSources): string {
 export function updateScript(sources: BundleSources, release: Release): string {
   return [
     header(`authdb ${release.version} -> ${sources.version}: update script for ALTER EXTENSION authdb UPDATE.`),
+    PIN_SEARCH_PATH,
     ...migrationsAfter(sources, release).map(migrationSection),
-    ...sources.functions.map(functionSection),
+    // Also drops the functions of the older release that this version no longer defines.
+    ...functionSetSections(sources.functions),
     finish(sources),
   ].join('\n');
 }
