@@ -2,11 +2,14 @@
 // tokens, each new to the backend) and warm (the same token again), beside node:crypto verifying the
 // same tokens' signatures, with the ratio. Measured on Debian's PostgreSQL server package (a
 // production build) started here in a temporary folder; the embedded binaries run numeric ~3× slower.
+// Then the worst-case forged token at the default limits (bench/worst-case.ts); `npm run bench --
+// --worst-case` prints that section only.
 import { constants, createHmac, generateKeyPairSync, randomBytes, timingSafeEqual, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { base64url, SignJWT } from 'jose';
 import pg from 'pg';
 import { migrateUp } from '../src/migrate.js';
 import { startDebianCluster, debianPgUnavailable } from '../test/support/debian-pg.js';
+import { worstCaseSection } from './worst-case.js';
 
 const TOKENS = 200;
 const ISSUER = 'https://bench.test';
@@ -93,6 +96,10 @@ async function main() {
     await admin.connect();
     await migrateUp(admin);
     const version = (await admin.query('SHOW server_version')).rows[0].server_version;
+    if (process.argv.includes('--worst-case')) {
+      await worstCaseSection(cluster.url());
+      return;
+    }
     await admin.query(`SELECT auth.add_provider('bench', $1, NULL, '{bench}')`, [ISSUER]);
     console.log(`authdb bench: Debian PostgreSQL ${version} (production build), ${TOKENS} distinct tokens per algorithm, server-side loop\n`);
     const header = ['algorithm', 'cold µs', 'warm µs', 'node:crypto µs', 'cold/node', 'target cold', 'target warm'];
@@ -144,6 +151,7 @@ async function main() {
     const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
     console.log(line(header));
     for (const row of rows) console.log(row.length === 2 ? `${row[0]!.padEnd(widths[0]!)}  ${row[1]}` : line(row));
+    await worstCaseSection(cluster.url());
   } finally {
     await admin.end().catch(() => undefined);
     cluster.destroy();

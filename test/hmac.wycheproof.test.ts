@@ -10,6 +10,8 @@ let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
   await db.pool.query(`SELECT auth.add_provider('wycheproof', 'https://wycheproof.test')`);
+  // a key per vector key: more than the default 32 keys per provider (docs/security.md §12)
+  await db.pool.query(`UPDATE auth.providers SET max_keys = 1000 WHERE name = 'wycheproof'`);
 });
 afterAll(async () => db?.drop());
 

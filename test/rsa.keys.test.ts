@@ -205,11 +205,21 @@ describe('key registration', () => {
     expect(psRows[0]!.pkcs1_prefix).toBeNull();
   });
 
-  it('accepts e = 3 and the largest modulus, 8192 bits', async () => {
+  it('accepts e = 3 and e = 2^32 - 1, and the largest modulus, 8192 bits, once the provider opts in', async () => {
     await registerKey('RS256', { kty: 'RSA', n: good.n, e: 'Aw' });
+    await registerKey('RS256', { kty: 'RSA', n: good.n, e: b64([0xff, 0xff, 0xff, 0xff]) });
     const big = Buffer.alloc(1024, 0xab);
     big[0] = 0x80;
-    await registerKey('PS512', { kty: 'RSA', n: b64(big), e: good.e });
+    // docs/security.md §12: 4096 bits at most by default (SQLSTATE 54000, a limit the DBA may raise)
+    expect(await pgError(registerKey('PS512', { kty: 'RSA', n: b64(big), e: good.e }))).toMatchObject({
+      code: '54000', message: 'RSA key: the modulus has 8192 bits; this provider accepts at most 4096',
+    });
+    await db.pool.query('UPDATE auth.providers SET max_rsa_bits = 8192 WHERE id = $1', [providerId]);
+    try {
+      await registerKey('PS512', { kty: 'RSA', n: b64(big), e: good.e });
+    } finally {
+      await db.pool.query('UPDATE auth.providers SET max_rsa_bits = DEFAULT WHERE id = $1', [providerId]);
+    }
   });
 
   it('rejects a modulus shorter than 2048 bits or longer than 8192', async () => {
@@ -234,7 +244,8 @@ describe('key registration', () => {
     expect(await rejection('RS256', { ...good, e: b64([1]) })).toMatch(/odd and at least 3/);
     expect(await rejection('RS256', { ...good, e: b64([0, 1, 0, 1]) })).toMatch(/leading zero/);
     expect(await rejection('RS256', { ...good, e: '' })).toMatch(/empty/);
-    expect(await rejection('RS256', { ...good, e: b64(Buffer.alloc(33, 0xff)) })).toMatch(/larger than 2\^256/);
+    expect(await rejection('RS256', { ...good, e: b64(Buffer.alloc(33, 0xff)) })).toMatch(/2\^32 or larger/);
+    expect(await rejection('RS256', { ...good, e: b64([1, 0, 0, 0, 1]) })).toMatch(/2\^32 or larger/); // 2^32 + 1
   });
 
   it('rejects an algorithm that disagrees with the JWK, or is not RSA', async () => {

@@ -20,9 +20,17 @@ $$;
 
 -- Validates an RSA public JWK (RFC 7518 §6.3.1) for one of RS*/PS* and stores its material.
 -- Raises SQLSTATE 22023 naming the problem. Accepted: canonical base64url "n" and "e" without
--- leading zero octets (§6.3.1.1-2), an odd modulus of 2048 to 8192 bits (RFC 7518 §3.3 and §3.5
--- require at least 2048), an odd exponent 3 <= e < 2^256 (the bound keeps a hostile key from
--- making verification arbitrarily slow; real keys use 3 or 65537).
+-- leading zero octets (§6.3.1.1-2), an odd modulus of at least 2048 bits (RFC 7518 §3.3 and §3.5)
+-- and at most the provider's `max_rsa_bits` (default 4096, at most 8192), and an odd exponent
+-- 3 <= e < 2^32.
+--
+-- The bounds cap what a forged token costs (docs/security.md §12): verification is s^e mod n,
+-- whose cost grows with the square of the modulus size and linearly with the exponent's bit length
+-- and weight. Real keys use e = 65537 (17 bits; FIPS 186-5 asks for 2^16 < e < 2^256) and,
+-- rarely, e = 3; no issuer publishes a larger one, so 2^32 costs nobody anything and keeps the
+-- worst exponent at 31 squarings and 31 multiplications, under 4 times the cost of 65537. A
+-- modulus over the provider's limit raises SQLSTATE 54000 (a limit, which the DBA may raise),
+-- so that a JWKS sync carrying it fails as a whole instead of dropping the key.
 CREATE OR REPLACE FUNCTION auth._register_rsa_key(p_key_id bigint, p_alg text, p_jwk jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -37,7 +45,12 @@ DECLARE
   v_modulus   numeric;
   v_info      bytea;
   v_prefix    numeric;
+  v_max_bits  int;
 BEGIN
+  -- the provider's limit, through the key row auth.add_key inserted first
+  SELECT p.max_rsa_bits INTO v_max_bits
+    FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id
+   WHERE k.id = p_key_id;
   SELECT * INTO v_algorithm FROM auth.algorithms WHERE alg = p_alg AND kty = 'RSA';
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('an RSA key cannot be used with %s', p_alg);
@@ -71,9 +84,14 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: "n" is empty or has a leading zero octet';
   END IF;
   v_mod_bits := 8 * (v_k - 1) + length(ltrim(get_byte(v_n, 0)::bit(8)::text, '0'));
-  IF v_mod_bits NOT BETWEEN 2048 AND 8192 THEN
+  IF v_mod_bits < 2048 OR v_mod_bits > 8192 THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
       MESSAGE = format('RSA key: the modulus has %s bits; 2048 to 8192 are accepted', v_mod_bits);
+  END IF;
+  IF v_mod_bits > coalesce(v_max_bits, 4096) THEN
+    RAISE EXCEPTION USING ERRCODE = '54000',
+      MESSAGE = format('RSA key: the modulus has %s bits; this provider accepts at most %s', v_mod_bits, coalesce(v_max_bits, 4096)),
+      HINT = 'a provider that really publishes larger keys is opted in with: authdb provider update NAME --max-rsa-bits 8192';
   END IF;
   IF get_byte(v_n, v_k - 1) & 1 = 0 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: the modulus is even';
@@ -83,8 +101,8 @@ BEGIN
   IF length(v_e) = 0 OR get_byte(v_e, 0) = 0 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: "e" is empty or has a leading zero octet';
   END IF;
-  IF length(v_e) > 32 THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: the public exponent is larger than 2^256';
+  IF length(v_e) > 4 THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: the public exponent is 2^32 or larger (65537 is the usual one)';
   END IF;
   IF get_byte(v_e, length(v_e) - 1) & 1 = 0 OR v_e = '\x01'::bytea THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: the public exponent must be odd and at least 3';

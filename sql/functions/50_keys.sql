@@ -92,6 +92,12 @@ $$;
 
 -- Registers one JWK for a provider and precomputes its material; returns the key's id.
 -- Refuses private keys, keys not meant for signatures, and keys whose type, curve and `alg` disagree.
+-- Every path that registers keys (`authdb keys add`, JWKS sync, `authdb dev`) comes here, so the
+-- per-provider limits are enforced here (docs/security.md §12): at most `max_keys` usable keys
+-- (active, or retired within their grace period), which bounds the precomputed rows a hostile
+-- JWKS can make the database build and store (an EC key's table, an Ed25519 key's multiples);
+-- RSA key sizes are bounded in auth._register_rsa_key. A limit raises SQLSTATE 54000, which a
+-- JWKS sync treats as a failure of the whole set (the provider's keys stay as they were).
 CREATE OR REPLACE FUNCTION auth.add_key(
     p_provider text
   , p_jwk      jsonb
@@ -110,8 +116,10 @@ DECLARE
   v_kid       text;
   v_public    jsonb;
   v_key_id    bigint;
+  v_usable    int;
 BEGIN
-  SELECT * INTO v_provider FROM auth.providers WHERE name = p_provider;
+  -- the row lock serializes concurrent registrations for the provider, so the count below holds
+  SELECT * INTO v_provider FROM auth.providers WHERE name = p_provider FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('no provider named %s', p_provider);
   END IF;
@@ -148,6 +156,12 @@ BEGIN
   IF v_algorithm.crv IS NOT NULL AND p_jwk ->> 'crv' IS DISTINCT FROM v_algorithm.crv THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
       MESSAGE = format('%s needs curve %s, the key has %s', v_alg, v_algorithm.crv, coalesce(p_jwk ->> 'crv', '(none)'));
+  END IF;
+  SELECT count(*) INTO v_usable FROM auth.keys AS k WHERE k.provider_id = v_provider.id AND auth._key_usable(k);
+  IF v_usable >= v_provider.max_keys THEN
+    RAISE EXCEPTION USING ERRCODE = '54000',
+      MESSAGE = format('provider %s already has %s usable keys, its limit', p_provider, v_usable),
+      HINT = format('revoke keys it no longer uses, or raise the limit: authdb provider update %s --max-keys N', p_provider);
   END IF;
   v_public := CASE WHEN v_kty = 'oct' THEN p_jwk - 'k' ELSE p_jwk END || jsonb_build_object('alg', v_alg);
   BEGIN

@@ -4,11 +4,16 @@
 -- any; sub a non-empty string. Returns the moment the identity stops being valid (exp + leeway,
 -- seconds since the epoch), NULL when the token has no exp.
 
--- A NumericDate (RFC 7519 §2) claim: a JSON number, or the claim is invalid.
+-- A NumericDate (RFC 7519 §2) claim: a JSON number of seconds since 1970-01-01T00:00:00Z, at
+-- most 253402300799 (9999-12-31T23:59:59Z, the last second a timestamp can show), or the claim is
+-- invalid. Without the bound, "exp": 1e400 would be a token that never expires, and "nbf": -1e400
+-- one valid since forever.
 CREATE OR REPLACE FUNCTION auth._numeric_date(p_claims jsonb, p_name text)
 RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE
 AS $$
+DECLARE
+  v_value numeric;
 BEGIN
   IF NOT p_claims ? p_name THEN
     RETURN NULL;
@@ -16,7 +21,11 @@ BEGIN
   IF jsonb_typeof(p_claims -> p_name) <> 'number' THEN
     PERFORM auth._reject('invalid_claim', format('"%s" is not a number', p_name));
   END IF;
-  RETURN (p_claims ->> p_name)::numeric;
+  v_value := (p_claims -> p_name)::numeric;
+  IF v_value < 0 OR v_value > 253402300799 THEN
+    PERFORM auth._reject('invalid_claim', format('"%s" is not a date between 1970 and 9999', p_name));
+  END IF;
+  RETURN v_value;
 END
 $$;
 
@@ -47,13 +56,18 @@ BEGIN
   IF p_claims -> 'iss' IS DISTINCT FROM to_jsonb(p_provider.issuer) THEN
     PERFORM auth._reject('issuer_mismatch', format('"iss" is not the issuer of provider %s', p_provider.name));
   END IF;
+  -- RFC 7519 §4.1.3: "aud" is a string or an array of strings, whether or not it is checked
+  IF v_aud IS NOT NULL
+     AND NOT (CASE jsonb_typeof(v_aud)
+                WHEN 'string' THEN true
+                WHEN 'array'  THEN NOT jsonb_path_exists(v_aud, 'strict $[*] ? (@.type() != "string")')
+                ELSE false
+              END) THEN
+    PERFORM auth._reject('invalid_claim', '"aud" must be a string or an array of strings');
+  END IF;
   IF cardinality(p_provider.audiences) > 0 THEN
     IF v_aud IS NULL THEN
       PERFORM auth._reject('missing_claim', format('"aud" is required by provider %s', p_provider.name));
-    END IF;
-    IF NOT (jsonb_typeof(v_aud) = 'string'
-            OR (jsonb_typeof(v_aud) = 'array' AND NOT jsonb_path_exists(v_aud, '$[*] ? (@.type() != "string")'))) THEN
-      PERFORM auth._reject('invalid_claim', '"aud" must be a string or an array of strings');
     END IF;
     -- `?|` on a string matches that string, on an array any of its string elements (RFC 7519 §4.1.3)
     IF NOT (CASE WHEN jsonb_typeof(v_aud) = 'string' THEN v_aud #>> '{}' = ANY (p_provider.audiences)

@@ -139,13 +139,17 @@ BEGIN
     END IF;
     v_verified := auth._verify_signature(v_key.id, v_token.algorithm, v_token.signing_input, v_token.signature);
   ELSE
-    -- No kid: try the provider's usable keys of this alg (design: defaults).
+    -- No kid: try the provider's usable keys of this alg (design: defaults), the two newest only
+    -- (docs/security.md §12): each attempt is a full signature check, so a forged kid-less token
+    -- would otherwise cost one per key. Two cover a rotation (the new key and the one it replaces);
+    -- a token that only an older key verifies is rejected `bad_signature` and needs a `kid`.
     FOR v_key IN
       SELECT * FROM auth.keys AS k
        WHERE k.provider_id = v_provider.id AND k.alg = (v_token.algorithm).alg AND k.status <> 'revoked'
-       ORDER BY k.id
+         AND auth._key_usable(k)
+       ORDER BY k.id DESC
+       LIMIT 2
     LOOP
-      CONTINUE WHEN NOT auth._key_usable(v_key);
       v_tried := v_tried + 1;
       v_verified := auth._verify_signature(v_key.id, v_token.algorithm, v_token.signing_input, v_token.signature);
       EXIT WHEN v_verified;

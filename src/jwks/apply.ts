@@ -114,6 +114,8 @@ export async function applyKeySet(client: pg.ClientBase, providerName: string, k
       result.added += 1;
       usable += 1;
     } catch (error) {
+      // a per-provider limit (SQLSTATE 54000: key size, key count) fails the whole sync, keys kept
+      if ((error as { code?: string }).code === '54000') throw error;
       result.skipped.push({ kid: key.kid, reason: `refused by the database: ${(error as Error).message}` });
     }
   }
