@@ -121,6 +121,21 @@ describe('rejections before any cryptography', () => {
   });
 });
 
+describe('every rejection is SQLSTATE 28000, whatever the input', () => {
+  it('malformed, not 54001: nesting past the parsers\' stack, unsigned or signed', async () => {
+    const deep = `{"x":${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}}`;
+    expect(await verdict(rawToken({ alg: 'HS256', kid: 'hs-main' }, deep, 'c2ln'))).toBe('malformed');
+    expect(await verdict(rawToken(`{"alg":"HS256","x":${'['.repeat(6000)}${']'.repeat(6000)}}`, idp.claims(), 'c2ln'))).toBe('malformed');
+    expect(await verdict(hsSigned(header(), `{"x":${'['.repeat(5000)}${']'.repeat(5000)}}`))).toBe('malformed');
+  });
+
+  it('malformed, not 22003: a number beyond numeric\'s range, in the payload or the header', async () => {
+    expect(await verdict(rawToken({ alg: 'HS256', kid: 'hs-main' }, '{"exp":1e1000000}', 'c2ln'))).toBe('malformed');
+    expect(await verdict(rawToken('{"alg":"HS256","n":-1e999999}', idp.claims(), 'c2ln'))).toBe('malformed');
+    expect(await verdict(rawToken({ alg: 'HS256', kid: 'hs-main' }, '{"n":1e-1000000}', 'c2ln'))).toBe('malformed');
+  });
+});
+
 describe('key selection', () => {
   it('unknown_issuer: no provider has the iss (and no provider has the kid)', async () => {
     expect(await verdict(await idp.sign(hsKid, { iss: 'https://nobody.test' }, { kid: 'kid-of-nobody' }))).toBe('unknown_issuer');
@@ -248,6 +263,26 @@ describe('claims', () => {
     expect(await verdict(hsSigned(header(), { ...idp.claims(), aud: 7 }))).toBe('invalid_claim');
     expect(await verdict(hsSigned(header(), { ...idp.claims(), aud: ['api', 7] }))).toBe('invalid_claim');
     expect(await verdict(hsSigned(header(), { ...idp.claims(), iss: ['x'] }))).toBe('invalid_claim');
+  });
+
+  it('invalid_claim: a NumericDate out of range (exp 1e400 never expires, nbf -1e400 is valid since forever)', async () => {
+    const claims = (name: string, value: string) => `${JSON.stringify(idp.claims({ [name]: undefined })).slice(0, -1)},"${name}":${value}}`;
+    for (const [name, value] of [['exp', '1e400'], ['exp', '1e131071'], ['nbf', '-1e400'], ['iat', '-1e400'], ['exp', '-1'], ['exp', '253402300800']]) {
+      expect(await verdict(hsSigned(header(), claims(name!, value!))), `${name} ${value}`).toBe('invalid_claim');
+    }
+    expect(await verdict(hsSigned(header(), claims('nbf', '0')))).toBe('accepted');
+    expect(await verdict(hsSigned(header(), claims('exp', `${now() + 600}.5`)))).toBe('accepted');
+  });
+
+  it('invalid_claim: aud of a wrong JSON type, also when the provider checks no audience', async () => {
+    const open = await TestIssuer.create(db.pool, 'no-audience', { audiences: [] });
+    const kid = await open.addKey('HS256', 'open-hs');
+    for (const aud of [7, { api: true }, [['api']], ['api', null], true]) {
+      expect(await verdict(await open.sign(kid, { aud } as object)), JSON.stringify(aud)).toBe('invalid_claim');
+    }
+    for (const aud of ['anything', ['a', 'b'], [], undefined]) {
+      expect(await verdict(await open.sign(kid, { aud } as object)), JSON.stringify(aud)).toBe('accepted');
+    }
   });
 
   it('a cached token is checked for exp again on every use', async () => {
