@@ -1,6 +1,6 @@
 // Every rejection code of the contract, from tokens minted by jose and by hand.
 import { createHmac } from 'node:crypto';
-import { base64url } from 'jose';
+import { base64url, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { rawToken, TestIssuer } from './support/tokens.js';
@@ -278,10 +278,10 @@ describe('claims', () => {
     const open = await TestIssuer.create(db.pool, 'no-audience', { audiences: [] });
     const kid = await open.addKey('HS256', 'open-hs');
     for (const aud of [7, { api: true }, [['api']], ['api', null], true]) {
-      expect(await verdict(await open.sign(kid, { aud } as object)), JSON.stringify(aud)).toBe('invalid_claim');
+      expect(await verdict(await open.sign(kid, { aud } as JWTPayload)), JSON.stringify(aud)).toBe('invalid_claim');
     }
     for (const aud of ['anything', ['a', 'b'], [], undefined]) {
-      expect(await verdict(await open.sign(kid, { aud } as object)), JSON.stringify(aud)).toBe('accepted');
+      expect(await verdict(await open.sign(kid, { aud } as JWTPayload)), JSON.stringify(aud)).toBe('accepted');
     }
   });
 
