@@ -27,7 +27,7 @@ $$;
 -- The bounds cap what a forged token costs (docs/security.md §12): verification is s^e mod n,
 -- whose cost grows with the square of the modulus size and linearly with the exponent's bit length
 -- and weight. Real keys use e = 65537 (17 bits; FIPS 186-5 asks for 2^16 < e < 2^256) and,
--- rarely, e = 3; no issuer publishes a larger one, so 2^32 costs nobody anything and keeps the
+-- rarely, e = 3; we know of no issuer with a larger one, so 2^32 costs nobody anything and keeps the
 -- worst exponent at 31 squarings and 31 multiplications, under 4 times the cost of 65537. A
 -- modulus over the provider's limit raises SQLSTATE 54000 (a limit, which the DBA may raise),
 -- so that a JWKS sync carrying it fails as a whole instead of dropping the key.
@@ -46,9 +46,10 @@ DECLARE
   v_info      bytea;
   v_prefix    numeric;
   v_max_bits  int;
+  v_provider  text;
 BEGIN
   -- the provider's limit, through the key row auth.add_key inserted first
-  SELECT p.max_rsa_bits INTO v_max_bits
+  SELECT p.max_rsa_bits, p.name INTO v_max_bits, v_provider
     FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id
    WHERE k.id = p_key_id;
   SELECT * INTO v_algorithm FROM auth.algorithms WHERE alg = p_alg AND kty = 'RSA';
@@ -91,7 +92,8 @@ BEGIN
   IF v_mod_bits > coalesce(v_max_bits, 4096) THEN
     RAISE EXCEPTION USING ERRCODE = '54000',
       MESSAGE = format('RSA key: the modulus has %s bits; this provider accepts at most %s', v_mod_bits, coalesce(v_max_bits, 4096)),
-      HINT = 'a provider that really publishes larger keys is opted in with: authdb provider update NAME --max-rsa-bits 8192';
+      HINT = format('a provider that really publishes larger keys is opted in with: authdb provider update %s --max-rsa-bits 8192',
+                    coalesce(v_provider, 'NAME'));
   END IF;
   IF get_byte(v_n, v_k - 1) & 1 = 0 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: the modulus is even';
