@@ -181,10 +181,17 @@ describe('JSON depth and shape, before any cryptography (malformed, SQLSTATE 280
     expect(await verdict(rawToken({ alg: 'HS256' }, `{"x":${'['.repeat(12_000)}`, 'c2ln'))).toMatch(/^(malformed|too_large)$/);
   });
 
-  it('rejects more than 256 "{" (what jsonb charges most for), accepts 255', async () => {
-    expect(await verdict(signed(`${claims()},"x":[${'{},'.repeat(253)}{}]}`))).toBe('accepted');
-    expect(await verdict(signed(`${claims()},"x":[${'{},'.repeat(254)}{}]}`))).toBe('malformed');
+  it('rejects more than 256 "{" and "[" together, or more than 1024 ",": what a 16 KiB token may cost to parse', async () => {
+    // 256 with the header's and the payload's own "{"
+    expect(await verdict(signed(`${claims()},"x":[${'{},'.repeat(252)}{}]}`))).toBe('accepted');
+    expect(await verdict(signed(`${claims()},"x":[${'{},'.repeat(253)}{}]}`))).toBe('malformed');
+    expect(await verdict(signed(`${claims()},"x":[${'[],'.repeat(253)}[]]}`))).toBe('malformed');
     expect(await verdict(rawToken({ alg: 'HS256' }, `{"x":[${'{},'.repeat(4000)}{}]}`, 'c2ln'))).toBe('malformed');
+    // the claims' own, the one before "x", the header's one
+    const commas = (JSON.stringify(idp.claims()).match(/,/g) ?? []).length + 2;
+    expect(await verdict(signed(`${claims()},"x":[${'1,'.repeat(1024 - commas)}1]}`))).toBe('accepted');
+    expect(await verdict(signed(`${claims()},"x":[${'1,'.repeat(1025 - commas)}1]}`))).toBe('malformed');
+    expect(await verdict(signed(`${claims()},"x":"${','.repeat(1100)}"}`))).toBe('malformed'); // inside strings too
   });
 
   it('rejects numbers beyond 1e21 or below 1e-21 outside exp/nbf/iat; accepts 64-bit integers and lookalike strings', async () => {
