@@ -25,18 +25,28 @@ export function registerSync(program: Command): void {
     .addHelpText(
       'after',
       `
+A provider is due 30 to 60 s after its last sync (its refresh-min/refresh-max; a shorter
+Cache-Control max-age or no-cache is honoured). Each refresh is a conditional request, so an
+unchanged key set costs a 304, and a key the provider publishes verifies within a minute when
+this runs every minute. Failures back off (up to 10 min); a 429/503 Retry-After is honoured.
+Slow or retried requests print a progress line on stderr (not with --json).
+
 Exit status: 0 when every provider synced; 1 when any failed (its keys stay exactly as they were).
 
 Examples:
   authdb sync-jwks                            # cron: refresh what is due
-  */5 * * * * DATABASE_URL=postgres://… authdb sync-jwks --json >> /var/log/authdb-sync.log
+  * * * * * DATABASE_URL=postgres://… authdb sync-jwks --json >> /var/log/authdb-sync.log
   authdb sync-jwks --provider auth0 --force
-  authdb sync-jwks --watch --interval 300     # a long-running service instead of cron`,
+  authdb sync-jwks --watch                    # a long-running service instead of cron`,
     )
     .action(
       action(async (commandOptions: SyncCommandOptions, command: Command) => {
         const options = globalOptions(command);
-        const fetch = commandOptions.timeout ? { timeoutMs: commandOptions.timeout * 1000 } : {};
+        const fetch = {
+          ...(commandOptions.timeout ? { timeoutMs: commandOptions.timeout * 1000 } : {}),
+          // Slow fetches and retries are visible to a human, never mixed into --json.
+          ...(options.json ? {} : { onProgress: progress }),
+        };
         const report = (result: SyncResult) => {
           if (options.json) printLine(JSON.stringify(result));
           else (result.ok ? printLine : progress)(describeResult(result));

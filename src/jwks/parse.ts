@@ -1,6 +1,11 @@
 // A JWK Set fetched from a provider → the public signature keys authdb may register, each pinned
 // to one algorithm. Keys that cannot be used are skipped with a reason; they never fail the set.
 // The SQL side (auth.add_key) validates each key again (sizes, curve points).
+//
+// Real documents are sloppier than RFC 7518 (docs/security.md §6): moduli with a leading zero
+// octet (a DER INTEGER copied as is), members in padded standard base64, one key under two kids.
+// This path reads them as jose does and registers the canonical form — minimal big-endian
+// integers in unpadded base64url — so the database, and every token, stays strict.
 import { X509Certificate } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
 
@@ -18,6 +23,8 @@ const MIN_RSA_BITS = 2048;
 export interface ParsedKey {
   kid: string | null;
   alg: string;
+  /** RSA keys: the modulus length in bits. */
+  rsaBits?: number;
   /** The public JWK to register: key members, kid, alg and use only. */
   jwk: Record<string, unknown>;
   thumbprint: string;
@@ -52,6 +59,45 @@ function publicMembers(jwk: Record<string, unknown>): Record<string, unknown> {
 
 function hasKeyMembers(jwk: Record<string, unknown>): boolean {
   return jwk.kty === 'RSA' ? jwk.n !== undefined || jwk.e !== undefined : jwk.x !== undefined;
+}
+
+/**
+ * Bytes of a JWK member read as jose reads it: base64url or standard base64 (RFC 4648 §5 or §4),
+ * padded or not, white space ignored; null when it is neither. Canonical base64url is the usual case.
+ */
+export function lenientBase64(value: string): Buffer | null {
+  const compact = value.replace(/[\t\n\r ]+/g, '');
+  const match = /^([A-Za-z0-9+/_-]*)(={0,2})$/.exec(compact);
+  if (!match) return null;
+  const body = match[1]!;
+  const padding = match[2]!;
+  if (body.length % 4 === 1) return null;
+  if (padding && (body.length + padding.length) % 4 !== 0) return null;
+  return Buffer.from(body.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+}
+
+/** The member re-encoded as canonical base64url; RSA integers also lose leading zero octets. */
+function canonicalMember(jwk: Record<string, unknown>, member: string, integer: boolean): string {
+  const value = jwk[member];
+  if (typeof value !== 'string') throw new Skip(`"${member}" is not a string`);
+  let bytes = lenientBase64(value);
+  if (bytes === null) throw new Skip(`"${member}" is not base64url`);
+  if (integer) {
+    // RFC 7518 §6.3.1.1: n and e are unsigned big-endian integers in the fewest octets.
+    let start = 0;
+    while (start < bytes.length && bytes[start] === 0) start += 1;
+    bytes = bytes.subarray(start);
+    if (bytes.length === 0) throw new Skip(`"${member}" is zero`);
+  }
+  return bytes.toString('base64url');
+}
+
+function canonicalMembers(members: Record<string, unknown>): Record<string, unknown> {
+  switch (members.kty) {
+    case 'RSA': return { kty: 'RSA', n: canonicalMember(members, 'n', true), e: canonicalMember(members, 'e', true) };
+    case 'EC': return { kty: 'EC', crv: members.crv, x: canonicalMember(members, 'x', false), y: canonicalMember(members, 'y', false) };
+    default: return { kty: members.kty, crv: members.crv, x: canonicalMember(members, 'x', false) };
+  }
 }
 
 /** The public key of the leaf certificate of `x5c` (RFC 7517 §4.7), as JWK members. */
@@ -117,7 +163,7 @@ async function parseKey(entry: unknown, allowed: string[] | null): Promise<Parse
 
   let members: Record<string, unknown>;
   if (hasKeyMembers(jwk)) {
-    members = publicMembers(jwk);
+    members = canonicalMembers(publicMembers(jwk));
   } else if (jwk.x5c !== undefined) {
     members = keyFromCertificate(jwk.x5c);
     if (members.kty !== jwk.kty) throw new Skip(`the certificate holds a ${String(members.kty)} key, the JWK says ${String(jwk.kty)}`);
@@ -125,11 +171,13 @@ async function parseKey(entry: unknown, allowed: string[] | null): Promise<Parse
     throw new Skip('no key material ("n"/"e", "x"/"y" or "x5c")');
   }
   const alg = chooseAlgorithm({ ...jwk, ...members }, allowed);
+  let rsaBits: number | undefined;
   try {
     const key = await importJWK({ ...members, alg } as JWK, alg);
     const modulusLength = (key as CryptoKey).algorithm && ((key as CryptoKey).algorithm as RsaHashedKeyAlgorithm).modulusLength;
-    if (members.kty === 'RSA' && typeof modulusLength === 'number' && modulusLength < MIN_RSA_BITS) {
-      throw new Skip(`an RSA key of ${modulusLength} bits (at least ${MIN_RSA_BITS} are required)`);
+    if (members.kty === 'RSA' && typeof modulusLength === 'number') {
+      if (modulusLength < MIN_RSA_BITS) throw new Skip(`an RSA key of ${modulusLength} bits (at least ${MIN_RSA_BITS} are required)`);
+      rsaBits = modulusLength;
     }
   } catch (error) {
     if (error instanceof Skip) throw error;
@@ -138,7 +186,7 @@ async function parseKey(entry: unknown, allowed: string[] | null): Promise<Parse
   const kid = (jwk.kid as string | undefined) ?? null;
   const registered: Record<string, unknown> = { ...members, alg, use: 'sig' };
   if (kid !== null) registered.kid = kid;
-  return { kid, alg, jwk: registered, thumbprint: await calculateJwkThumbprint(members as JWK, 'sha256') };
+  return { kid, alg, ...(rsaBits === undefined ? {} : { rsaBits }), jwk: registered, thumbprint: await calculateJwkThumbprint(members as JWK, 'sha256') };
 }
 
 /**
@@ -171,7 +219,8 @@ export async function parseKeySet(text: string, allowed: string[] | null = null)
   }
 
   // A kid names one key per algorithm: two different keys under one (kid, alg) are ambiguous, so
-  // neither is used. The same key listed twice is kept once.
+  // neither is used. The same key listed twice under one kid is kept once; one key under two kids
+  // is kept under both, so tokens naming either kid verify.
   const keys: ParsedKey[] = [];
   const byKid = new Map<string, ParsedKey[]>();
   for (const key of parsed) {
@@ -186,13 +235,8 @@ export async function parseKeySet(text: string, allowed: string[] | null = null)
       if (sameKid[0] === key) skipped.push({ kid: key.kid, reason: `${sameKid.length} different ${key.alg} keys share this kid` });
       continue;
     }
-    const material = `${key.alg}\u0000${key.thumbprint}`;
-    if (seenMaterial.has(material)) {
-      if (sameKid[0] === key && key.kid !== null && keys.some((k) => k.thumbprint === key.thumbprint && k.alg === key.alg && k.kid !== key.kid)) {
-        skipped.push({ kid: key.kid, reason: 'the same key is already listed under another kid' });
-      }
-      continue;
-    }
+    const material = `${key.alg}\u0000${key.thumbprint}\u0000${key.kid ?? ''}`;
+    if (seenMaterial.has(material)) continue;
     seenMaterial.add(material);
     keys.push(key);
   }
