@@ -74,8 +74,10 @@ Examples:
           if (!options.json) progress(`stopped after ${summary.rounds} round(s)`);
           return;
         }
+        // A failure is told once, in the final line (one clear line for a failed single provider).
+        const reportDone = (result: SyncResult) => (result.ok ? report(result) : undefined);
         const results = await withClient(options.databaseUrl, (client) =>
-          syncProviders(client, { provider: commandOptions.provider, force: commandOptions.force, fetch, onResult: options.json ? undefined : report }),
+          syncProviders(client, { provider: commandOptions.provider, force: commandOptions.force, fetch, onResult: options.json ? undefined : reportDone }),
         );
         if (options.json) printJson({ ok: results.every((result) => result.ok), providers: results });
         else if (results.length === 0) printLine('no provider is due');
