@@ -5,7 +5,9 @@ import type pg from 'pg';
 import { applyKeySet, type ApplyCounts } from './jwks/apply.js';
 import { FetchError, type FetchOptions } from './jwks/fetch.js';
 import { failureBackoffSeconds, fetchKeySet, refreshAfterSeconds } from './jwks/keyset.js';
-import type { SkippedKey } from './jwks/parse.js';
+import { printable, type SkippedKey } from './jwks/parse.js';
+
+export { printable };
 import { getProvider, secondsUntilNextRefresh, syncableProviders, type ProviderConfig } from './providers.js';
 
 export interface SyncResult extends ApplyCounts {
@@ -33,7 +35,9 @@ const zero: ApplyCounts = { added: 0, retired: 0, restored: 0, replaced: 0, unch
 
 /** Errors are printed and stored: their messages name URLs without secrets (see fetch.ts). */
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
+  const message = printable(error instanceof Error ? error.message : String(error));
+  // A set of thousands of bad keys names each one: keep the line readable.
+  return message.length > 1000 ? `${message.slice(0, 1000)}… (${message.length - 1000} more characters)` : message;
 }
 
 async function recordFailure(client: pg.ClientBase, provider: ProviderConfig, message: string, retryAfterSeconds: number | null): Promise<Date | null> {

@@ -43,8 +43,8 @@ async function newProvider(key: ServedKey, options: Partial<AddProviderOptions> 
   const name = `s${counter}`;
   const path = `/${name}/jwks.json`;
   const issuer = `https://${name}.test`;
-  server.set(path, { kind: 'json', body: jwks(key), etag: `"${name}-1"`, maxAge: options.maxAge ?? 600 });
-  const { target = db, maxAge: _maxAge, ...rest } = options;
+  const { target = db, maxAge = 600, ...rest } = options;
+  server.set(path, { kind: 'json', body: jwks(key), etag: `"${name}-1"`, maxAge });
   await withClient(target, (client) => addProvider(client, { name, issuer, jwksUrl: server.url(path), audiences: ['api'], fetch: FAST, ...rest }));
   return { name, path, issuer };
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import pg from 'pg';
 import { clientConfig, withClient } from '../../src/connection.js';
-import { describeResult, syncProviders, watchProviders, type SyncResult } from '../../src/sync.js';
+import { describeResult, printable, syncProviders, watchProviders, type SyncResult } from '../../src/sync.js';
 import { action, CommandFailure, globalOptions, printJson, printLine, progress } from '../output.js';
 import { seconds } from './provider.js';
 
@@ -50,7 +50,7 @@ Examples:
         const report = (result: SyncResult) => {
           if (options.json) printLine(JSON.stringify(result));
           else (result.ok ? printLine : progress)(describeResult(result));
-          if (!options.json) for (const skip of result.skipped) progress(`warning: ${result.provider}: skipped key ${skip.kid ?? '(no kid)'}: ${skip.reason}`);
+          if (!options.json) for (const skip of result.skipped) progress(printable(`warning: ${result.provider}: skipped key ${skip.kid ?? '(no kid)'}: ${skip.reason}`));
         };
         if (commandOptions.watch) {
           const controller = new AbortController();

@@ -19,6 +19,8 @@ const ALGORITHMS: Record<string, { kty: 'RSA' | 'EC' | 'OKP'; crv?: string }> = 
 const EC_ALG_BY_CURVE: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const MIN_RSA_BITS = 2048;
+/** More entries than any provider publishes (and than max_keys allows): the set is refused. */
+export const MAX_ENTRIES = 1000;
 
 export interface ParsedKey {
   kid: string | null;
@@ -48,6 +50,21 @@ export class KeySetError extends Error {
 }
 
 class Skip extends Error {}
+
+/**
+ * Text from a JWKS (a kid, a reason quoting it) as it may be printed: control characters escaped,
+ * so a hostile document cannot move the terminal's cursor or split a log line.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A member's value as a skip reason may quote it: strings (cut at 64 characters), else the type. */
+function shown(value: unknown): string {
+  if (value === undefined) return '(none)';
+  if (typeof value === 'string') return printable(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  return `(a JSON ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+}
 
 function publicMembers(jwk: Record<string, unknown>): Record<string, unknown> {
   switch (jwk.kty) {
@@ -124,19 +141,19 @@ function chooseAlgorithm(jwk: Record<string, unknown>, allowed: string[] | null)
   const kty = jwk.kty as string;
   if (jwk.alg !== undefined) {
     if (typeof jwk.alg !== 'string') throw new Skip('"alg" is not a string');
-    const spec = ALGORITHMS[jwk.alg];
-    if (!spec) throw new Skip(`unsupported algorithm ${jwk.alg}`);
+    const spec = Object.hasOwn(ALGORITHMS, jwk.alg) ? ALGORITHMS[jwk.alg] : undefined;
+    if (!spec) throw new Skip(`unsupported algorithm ${shown(jwk.alg)}`);
     if (spec.kty !== kty) throw new Skip(`a ${kty} key cannot be used with ${jwk.alg}`);
-    if (spec.crv && spec.crv !== jwk.crv) throw new Skip(`${jwk.alg} needs curve ${spec.crv}, the key has ${String(jwk.crv)}`);
+    if (spec.crv && spec.crv !== jwk.crv) throw new Skip(`${jwk.alg} needs curve ${spec.crv}, the key has ${shown(jwk.crv)}`);
     if (allowed && !allowed.includes(jwk.alg)) throw new Skip(`${jwk.alg} is not among the provider's algorithms`);
     return jwk.alg;
   }
   let alg: string | undefined;
   if (kty === 'EC') {
-    alg = EC_ALG_BY_CURVE[jwk.crv as string];
-    if (!alg) throw new Skip(`unsupported curve ${String(jwk.crv)}`);
+    alg = typeof jwk.crv === 'string' && Object.hasOwn(EC_ALG_BY_CURVE, jwk.crv) ? EC_ALG_BY_CURVE[jwk.crv] : undefined;
+    if (!alg) throw new Skip(`unsupported curve ${shown(jwk.crv)}`);
   } else if (kty === 'OKP') {
-    if (jwk.crv !== 'Ed25519') throw new Skip(`unsupported OKP curve ${String(jwk.crv)}`);
+    if (jwk.crv !== 'Ed25519') throw new Skip(`unsupported OKP curve ${shown(jwk.crv)}`);
     alg = 'EdDSA';
   } else {
     const rsa = allowed ? allowed.filter((a) => ALGORITHMS[a]?.kty === 'RSA') : ['RS256'];
@@ -153,12 +170,12 @@ async function parseKey(entry: unknown, allowed: string[] | null): Promise<Parse
   const jwk = entry as Record<string, unknown>;
   if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === '')) throw new Skip('"kid" is not a non-empty string');
   // RFC 7517 §4.2, §4.3: only signature keys whose operations allow verifying.
-  if (jwk.use !== undefined && jwk.use !== 'sig') throw new Skip(`"use" is ${JSON.stringify(jwk.use)}, not sig`);
+  if (jwk.use !== undefined && jwk.use !== 'sig') throw new Skip(`"use" is ${shown(jwk.use)}, not sig`);
   if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) {
     throw new Skip('"key_ops" do not include verify');
   }
   if (jwk.kty === 'oct') throw new Skip('a symmetric (oct) key is never taken from a JWKS URL');
-  if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') throw new Skip(`unsupported key type ${String(jwk.kty)}`);
+  if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') throw new Skip(`unsupported key type ${shown(jwk.kty)}`);
   if (PRIVATE_MEMBERS.some((member) => member in jwk)) throw new Skip('the JWK holds private key material');
 
   let members: Record<string, unknown>;
@@ -166,7 +183,7 @@ async function parseKey(entry: unknown, allowed: string[] | null): Promise<Parse
     members = canonicalMembers(publicMembers(jwk));
   } else if (jwk.x5c !== undefined) {
     members = keyFromCertificate(jwk.x5c);
-    if (members.kty !== jwk.kty) throw new Skip(`the certificate holds a ${String(members.kty)} key, the JWK says ${String(jwk.kty)}`);
+    if (members.kty !== jwk.kty) throw new Skip(`the certificate holds a ${String(members.kty)} key, the JWK says ${shown(jwk.kty)}`);
   } else {
     throw new Skip('no key material ("n"/"e", "x"/"y" or "x5c")');
   }
@@ -205,17 +222,32 @@ export async function parseKeySet(text: string, allowed: string[] | null = null)
     throw new KeySetError('the response is not a JWK Set (no "keys" array)');
   }
   if (entries.length === 0) throw new KeySetError('the key set is empty');
+  if (entries.length > MAX_ENTRIES) throw new KeySetError(`the key set has ${entries.length} entries; at most ${MAX_ENTRIES} are read`);
 
   const parsed: ParsedKey[] = [];
   const skipped: SkippedKey[] = [];
+  // An entry repeated (a hostile set of one key a thousand times) is parsed once.
+  const seen = new Map<string, ParsedKey | Skip>();
   for (const [index, entry] of entries.entries()) {
     const kid = typeof (entry as { kid?: unknown })?.kid === 'string' ? ((entry as { kid: string }).kid) : null;
+    let text: string;
     try {
-      parsed.push(await parseKey(entry, allowed));
-    } catch (error) {
-      if (!(error instanceof Skip)) throw error;
-      skipped.push({ kid: kid ?? `#${index + 1}`, reason: error.message });
+      text = JSON.stringify(entry);
+    } catch {
+      text = `#${index}`; // nested beyond what JSON.stringify walks: parseKey skips it anyway
     }
+    let outcome = seen.get(text);
+    if (outcome === undefined) {
+      try {
+        outcome = await parseKey(entry, allowed);
+      } catch (error) {
+        if (!(error instanceof Skip)) throw error;
+        outcome = error;
+      }
+      seen.set(text, outcome);
+    }
+    if (outcome instanceof Skip) skipped.push({ kid: kid ?? `#${index + 1}`, reason: outcome.message });
+    else parsed.push(outcome);
   }
 
   // A kid names one key per algorithm: two different keys under one (kid, alg) are ambiguous, so

@@ -1,7 +1,7 @@
 // A real HTTP(S) server on loopback for JWKS tests: each path answers with a scriptable behaviour
 // (a key set with ETag and Cache-Control, an error status, a hang, a slow drip, a huge body, a
 // redirect).
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -169,8 +169,11 @@ export interface ServedKey {
   sign(claims: Record<string, unknown>, kid?: string): Promise<string>;
 }
 
-export function servedKey(kid: string, alg: 'EdDSA' | 'ES256' | 'RS256' = 'EdDSA', options: { omitAlg?: boolean } = {}): ServedKey {
-  const pair = alg === 'EdDSA'
+export function servedKey(kid: string, alg: 'EdDSA' | 'ES256' | 'RS256' = 'EdDSA', options: { omitAlg?: boolean; privateKeyPem?: string } = {}): ServedKey {
+  const fixed = options.privateKeyPem ? createPrivateKey(options.privateKeyPem) : null;
+  const pair = fixed
+    ? { privateKey: fixed, publicKey: createPublicKey(fixed) }
+    : alg === 'EdDSA'
     ? generateKeyPairSync('ed25519')
     : alg === 'ES256'
       ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
