@@ -86,23 +86,30 @@ describe('redirects are followed only to https', () => {
 });
 
 describe("a key set over the provider's limits fails as a whole", () => {
-  it('max_keys: two keys published where one is allowed', async () => {
+  it('max_keys: usable keys counted as the database counts them, retired keys in their grace period included', async () => {
     const k1 = servedKey('lim1');
     await register('lim', plain, jwks(k1));
-    await db.pool.query("UPDATE auth.providers SET max_keys = 1 WHERE name = 'lim'");
+    await db.pool.query("UPDATE auth.providers SET max_keys = 2 WHERE name = 'lim'");
     const before = await keySnapshot('lim');
-    plain.set('/lim/jwks.json', { kind: 'json', body: jwks(k1, servedKey('lim2')), maxAge: 600 });
+    plain.set('/lim/jwks.json', { kind: 'json', body: jwks(k1, servedKey('lim2'), servedKey('lim3')), maxAge: 600 });
     const result = await run(['sync-jwks', '--provider', 'lim']);
-    expectOneLineError(result, 1, /^authdb: 1 of 1 provider\(s\) failed: lim \(the set has 2 usable keys, over provider lim's max_keys \(1\); the keys stay as they were\)$/m);
+    expectOneLineError(result, 1, /^authdb: 1 of 1 provider\(s\) failed: lim \(the set has 3 usable keys, over provider lim's max_keys \(2\); the keys stay as they were \(authdb provider update lim --max-keys N raises it\)\)$/m);
     expect(await keySnapshot('lim')).toBe(before);
     const { rows } = await db.pool.query("SELECT last_error FROM auth.providers WHERE name = 'lim'");
-    expect(rows[0].last_error).toMatch(/max_keys \(1\)/);
-    // a rotation that fits is applied: one key out, one in
-    const k3 = servedKey('lim3');
-    plain.set('/lim/jwks.json', { kind: 'json', body: jwks(k3), maxAge: 600 });
+    expect(rows[0].last_error).toMatch(/max_keys \(2\)/);
+
+    // a rotation that fits is applied: k1 retired (it verifies for an hour), k4 added
+    const k4 = servedKey('lim4');
+    plain.set('/lim/jwks.json', { kind: 'json', body: jwks(k4), maxAge: 600 });
     const rotated = await run(['sync-jwks', '--provider', 'lim', '--json']);
     expect(rotated.code, rotated.stderr).toBe(0);
     expect(jsonOutput(rotated)).toMatchObject({ providers: [{ added: 1, retired: 1 }] });
+    // the next one does not fit while k1's grace period runs
+    const rotatedBefore = await keySnapshot('lim');
+    plain.set('/lim/jwks.json', { kind: 'json', body: jwks(servedKey('lim5')), maxAge: 600 });
+    expectOneLineError(await run(['sync-jwks', '--provider', 'lim']), 1,
+      /the set has 1 usable keys and 2 earlier key\(s\) still verify \(static, or retired within their grace period\), over provider lim's max_keys \(2\)/);
+    expect(await keySnapshot('lim')).toBe(rotatedBefore);
   });
 
   it('max_rsa_bits: a 3072-bit key beside a 2048-bit one where 2048 bits is the limit', async () => {
@@ -114,7 +121,7 @@ describe("a key set over the provider's limits fails as a whole", () => {
     const big = { ...(generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ format: 'jwk' }) as object), kid: 'bits2', alg: 'RS256' };
     plain.set('/bits/jwks.json', { kind: 'json', body: jwks(small, big), maxAge: 600 });
     const result = await run(['sync-jwks', '--provider', 'bits', '--json']);
-    expectOneLineError(result, 1, /bits \(key bits2 is a 3072-bit RSA key, over provider bits's max_rsa_bits \(2048\); the keys stay as they were\)/);
+    expectOneLineError(result, 1, /bits \(key bits2 is a 3072-bit RSA key, over provider bits's max_rsa_bits \(2048\); the keys stay as they were \(authdb provider update bits --max-rsa-bits N raises it\)\)/);
     expect(jsonOutput(result)).toMatchObject({ ok: false });
     expect(await keySnapshot('bits')).toBe(before);
   });

@@ -33,6 +33,8 @@ interface StoredKey {
   thumbprint: string;
   status: 'active' | 'retired' | 'revoked';
   source: 'static' | 'jwks';
+  /** Verifies now: active, or retired within its grace period. */
+  usable: boolean;
 }
 
 export class NoUsableKeyError extends Error {}
@@ -63,16 +65,24 @@ function isLimitRefusal(error: unknown): boolean {
   return (typeof e.code === 'string' && e.code.startsWith('54')) || /max_keys|max_rsa_bits/.test(e.message ?? '');
 }
 
-function checkLimits(providerName: string, provider: LockedProvider, keys: ParsedKey[], staticActive: number): void {
+/**
+ * The limits as auth.add_key counts them (docs/security.md §12), checked before anything is
+ * written: `max_rsa_bits` per key, and `max_keys` usable keys — the set's, plus the keys that
+ * keep verifying beside them (static keys, and retired keys within their grace period).
+ */
+function checkLimits(providerName: string, provider: LockedProvider, keys: ParsedKey[], earlier: number): void {
   const big = keys.find((key) => (key.rsaBits ?? 0) > provider.maxRsaBits);
   if (big) {
     throw new KeyLimitError(
-      `key ${big.kid ?? '(no kid)'} is a ${big.rsaBits}-bit RSA key, over provider ${providerName}'s max_rsa_bits (${provider.maxRsaBits}); the keys stay as they were`,
+      `key ${big.kid ?? '(no kid)'} is a ${big.rsaBits}-bit RSA key, over provider ${providerName}'s max_rsa_bits (${provider.maxRsaBits}); ` +
+        `the keys stay as they were (authdb provider update ${providerName} --max-rsa-bits N raises it)`,
     );
   }
-  if (keys.length + staticActive > provider.maxKeys) {
+  if (keys.length + earlier > provider.maxKeys) {
+    const beside = earlier ? ` and ${earlier} earlier key(s) still verify (static, or retired within their grace period)` : '';
     throw new KeyLimitError(
-      `the set has ${keys.length} usable keys${staticActive ? ` (plus ${staticActive} static)` : ''}, over provider ${providerName}'s max_keys (${provider.maxKeys}); the keys stay as they were`,
+      `the set has ${keys.length} usable keys${beside}, over provider ${providerName}'s max_keys (${provider.maxKeys}); ` +
+        `the keys stay as they were (authdb provider update ${providerName} --max-keys N raises it)`,
     );
   }
 }
@@ -93,12 +103,12 @@ async function savepoint<T>(client: pg.ClientBase, work: () => Promise<T>): Prom
 export async function applyKeySet(client: pg.ClientBase, providerName: string, keys: ParsedKey[]): Promise<ApplyResult> {
   const provider = await lockProvider(client, providerName);
   const { rows: stored } = await client.query<StoredKey>(
-    'SELECT id, kid, alg, thumbprint, status, source FROM auth.keys WHERE provider_id = $1 ORDER BY id',
+    `SELECT id, kid, alg, thumbprint, status, source,
+            status = 'active' OR (status = 'retired' AND coalesce(verify_until > pg_catalog.clock_timestamp(), false)) AS usable
+       FROM auth.keys WHERE provider_id = $1 ORDER BY id`,
     [provider.id],
   );
   const result: ApplyResult = { added: 0, retired: 0, restored: 0, replaced: 0, unchanged: 0, skipped: [] };
-  const usableKeys = keys.filter((key) => !stored.some((s) => s.status === 'revoked' && s.thumbprint === key.thumbprint && s.alg === key.alg));
-  checkLimits(providerName, provider, usableKeys, stored.filter((s) => s.source === 'static' && s.status === 'active').length);
   const kept = new Set<string>(); // ids of stored keys present in the new set
   const toAdd: ParsedKey[] = [];
   const toDelete: StoredKey[] = [];
@@ -127,6 +137,11 @@ export async function applyKeySet(client: pg.ClientBase, providerName: string, k
     }
     toAdd.push(key);
   }
+  // Not in the set, yet still verifying afterwards: static keys, keys retired now (when there is a
+  // grace period) and keys retired earlier whose grace period runs.
+  const earlier = stored.filter((s) => s.usable && !kept.has(s.id) && (s.source === 'static' || s.status === 'retired' || provider.graceSeconds > 0));
+  const fromSet = keys.filter((key) => !stored.some((s) => s.status === 'revoked' && s.thumbprint === key.thumbprint && s.alg === key.alg));
+  checkLimits(providerName, provider, fromSet, earlier.length);
 
   for (const old of toDelete) {
     await client.query('DELETE FROM auth.keys WHERE id = $1', [old.id]);
