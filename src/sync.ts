@@ -118,8 +118,12 @@ export async function syncProviders(client: pg.ClientBase, options: SyncOptions 
     ? [await getProvider(client, options.provider)]
     : await syncableProviders(client, !options.force);
   const results: SyncResult[] = [];
+  const signal = options.fetch?.signal;
   for (const provider of providers) {
+    if (signal?.aborted) break;
     const result = await syncProvider(client, provider, options);
+    // A sync cut short by the caller (watch shutting down) is neither a result nor a failure.
+    if (!result.ok && signal?.aborted) break;
     options.onResult?.(result);
     results.push(result);
   }
