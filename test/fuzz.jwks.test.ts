@@ -3,7 +3,8 @@
 // enormous arrays, deep nesting, non-JSON, truncation — to a real sync against a real Postgres.
 // Whatever it serves: no crash, no internal error escapes, a failed sync leaves the provider's
 // keys byte-identical, and no key is ever lost (docs/security.md §6).
-// Seeded: the seed is printed; AUTHDB_FUZZ_SEED replays a run, AUTHDB_FUZZ_ROUNDS sets its length.
+// Seeded: the seed is printed; AUTHDB_FUZZ_SEED replays a run, AUTHDB_FUZZ_ROUNDS sets its length,
+// AUTHDB_FUZZ_TRACE=1 prints each round (time, size, outcome).
 import { randomInt } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
