@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import { applyKeySet, type ApplyResult } from './jwks/apply.js';
 import { checkFetchUrl, fetchDocument, FetchError, redactUrl, type FetchOptions } from './jwks/fetch.js';
-import { fetchKeySet, refreshAfterSeconds } from './jwks/keyset.js';
+import { DEFAULT_REFRESH_MAX_SECONDS, DEFAULT_REFRESH_MIN_SECONDS, fetchKeySet, refreshAfterSeconds } from './jwks/keyset.js';
 import type { SkippedKey } from './jwks/parse.js';
 
 export interface ProviderConfig {
@@ -48,21 +48,31 @@ export async function getProvider(client: pg.ClientBase, name: string): Promise<
   return toConfig(rows[0]);
 }
 
+/**
+ * A provider counts as due this long before its next refresh time: a cron job started every
+ * minute runs a little early or late against a schedule that was itself set a minute ago, and a
+ * run that came a second early must not skip the provider for a whole minute.
+ */
+export const DUE_EARLY_SECONDS = 5;
+
 /** Providers with a JWKS URL; with `dueOnly`, those whose next refresh time has come. */
 export async function syncableProviders(client: pg.ClientBase, dueOnly: boolean): Promise<ProviderConfig[]> {
   const { rows } = await client.query(
     `SELECT ${PROVIDER_COLUMNS} FROM auth.providers
-      WHERE jwks_url IS NOT NULL AND (NOT $1 OR next_refresh_at IS NULL OR next_refresh_at <= pg_catalog.now())
+      WHERE jwks_url IS NOT NULL
+        AND (NOT $1 OR next_refresh_at IS NULL OR next_refresh_at <= pg_catalog.now() + pg_catalog.make_interval(secs => $2))
       ORDER BY name`,
-    [dueOnly],
+    [dueOnly, DUE_EARLY_SECONDS],
   );
   return rows.map(toConfig);
 }
 
 /** Seconds until the earliest next refresh among synced providers (0 when one is due now). */
 export async function secondsUntilNextRefresh(client: pg.ClientBase): Promise<number | null> {
+  // date_part, not EXTRACT: `extract(epoch FROM …)` is grammar and cannot be schema-qualified.
   const { rows } = await client.query<{ seconds: number | null }>(
-    `SELECT pg_catalog.extract(epoch FROM pg_catalog.min(coalesce(next_refresh_at, '-infinity')) - pg_catalog.now())::float8 AS seconds
+    `SELECT CASE WHEN pg_catalog.bool_or(next_refresh_at IS NULL) THEN 0
+                ELSE pg_catalog.date_part('epoch', pg_catalog.min(next_refresh_at) - pg_catalog.now()) END AS seconds
        FROM auth.providers WHERE jwks_url IS NOT NULL`,
   );
   const seconds = rows[0]?.seconds;
@@ -161,8 +171,8 @@ export async function addProvider(client: pg.ClientBase, options: AddProviderOpt
   checkSeconds('--grace', options.graceSeconds, 0, 2592000);
   checkSeconds('--refresh-min', options.refreshMinSeconds, 1, 2592000);
   checkSeconds('--refresh-max', options.refreshMaxSeconds, 1, 2592000);
-  const refreshMin = options.refreshMinSeconds ?? 300;
-  const refreshMax = options.refreshMaxSeconds ?? 86400;
+  const refreshMin = options.refreshMinSeconds ?? DEFAULT_REFRESH_MIN_SECONDS;
+  const refreshMax = options.refreshMaxSeconds ?? DEFAULT_REFRESH_MAX_SECONDS;
   if (refreshMin > refreshMax) throw new Error(`--refresh-min (${refreshMin}) is larger than --refresh-max (${refreshMax})`);
   const fetchOptions: FetchOptions = { ...options.fetch, allowHttp: options.allowHttp ?? false };
 

@@ -3,9 +3,11 @@
 // any failure leaves them exactly as they were and is recorded in last_error.
 import type pg from 'pg';
 import { applyKeySet, type ApplyCounts } from './jwks/apply.js';
-import type { FetchOptions } from './jwks/fetch.js';
-import { fetchKeySet, refreshAfterSeconds } from './jwks/keyset.js';
-import type { SkippedKey } from './jwks/parse.js';
+import { FetchError, type FetchOptions } from './jwks/fetch.js';
+import { failureBackoffSeconds, fetchKeySet, refreshAfterSeconds } from './jwks/keyset.js';
+import { printable, type SkippedKey } from './jwks/parse.js';
+
+export { printable };
 import { getProvider, secondsUntilNextRefresh, syncableProviders, type ProviderConfig } from './providers.js';
 
 export interface SyncResult extends ApplyCounts {
@@ -33,17 +35,24 @@ const zero: ApplyCounts = { added: 0, retired: 0, restored: 0, replaced: 0, unch
 
 /** Errors are printed and stored: their messages name URLs without secrets (see fetch.ts). */
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
+  const message = printable(error instanceof Error ? error.message : String(error));
+  // A set of thousands of bad keys names each one: keep the line readable.
+  return message.length > 1000 ? `${message.slice(0, 1000)}… (${message.length - 1000} more characters)` : message;
 }
 
-async function recordFailure(client: pg.ClientBase, provider: ProviderConfig, message: string): Promise<Date | null> {
-  // Retry after the provider's minimum refresh interval; the keys themselves are untouched.
-  const { rows } = await client.query<{ next_refresh_at: Date }>(
+async function recordFailure(client: pg.ClientBase, provider: ProviderConfig, message: string, retryAfterSeconds: number | null): Promise<Date | null> {
+  // The keys themselves are untouched; the next attempt backs off (see keyset.ts).
+  const { rows: counted } = await client.query<{ sync_failures: number; refresh_min_seconds: number }>(
     `UPDATE auth.providers
-        SET last_error = $2, last_error_at = pg_catalog.now(),
-            next_refresh_at = pg_catalog.now() + pg_catalog.make_interval(secs => refresh_min_seconds)
-      WHERE id = $1 RETURNING next_refresh_at`,
+        SET last_error = $2, last_error_at = pg_catalog.now(), sync_failures = sync_failures + 1
+      WHERE id = $1 RETURNING sync_failures, refresh_min_seconds`,
     [provider.id, message.slice(0, 2000)],
+  );
+  if (!counted[0]) return null;
+  const { rows } = await client.query<{ next_refresh_at: Date }>(
+    `UPDATE auth.providers SET next_refresh_at = pg_catalog.now() + pg_catalog.make_interval(secs => $2)
+      WHERE id = $1 RETURNING next_refresh_at`,
+    [provider.id, failureBackoffSeconds(counted[0].sync_failures, counted[0].refresh_min_seconds, retryAfterSeconds)],
   );
   return rows[0]?.next_refresh_at ?? null;
 }
@@ -60,6 +69,7 @@ export async function syncProvider(client: pg.ClientBase, provider: ProviderConf
   try {
     const keySet = await fetchKeySet(provider.jwksUrl, provider.algorithms, {
       ...options.fetch,
+      onProgress: options.fetch?.onProgress && ((message) => options.fetch!.onProgress!(`${provider.name}: ${message}`)),
       allowHttp: provider.allowHttp || options.fetch?.allowHttp,
       etag: options.force ? null : provider.etag,
       lastModified: options.force ? null : provider.lastModified,
@@ -84,7 +94,7 @@ export async function syncProvider(client: pg.ClientBase, provider: ProviderConf
     }
     const { rows } = await client.query<{ next_refresh_at: Date }>(
       `UPDATE auth.providers
-          SET etag = $2, last_modified = $3, last_synced_at = pg_catalog.now(),
+          SET etag = $2, last_modified = $3, last_synced_at = pg_catalog.now(), sync_failures = 0,
               next_refresh_at = pg_catalog.now() + pg_catalog.make_interval(secs => $4)
         WHERE id = $1 RETURNING next_refresh_at`,
       [provider.id, keySet.etag, keySet.lastModified, refreshAfter],
@@ -96,7 +106,8 @@ export async function syncProvider(client: pg.ClientBase, provider: ProviderConf
     if (inTransaction) await client.query('ROLLBACK');
     const message = describe(error);
     // A sync stopped by the caller (watch shutting down) is not the provider's failure.
-    const nextRefreshAt = options.fetch?.signal?.aborted ? null : await recordFailure(client, provider, message);
+    const retryAfter = error instanceof FetchError ? error.retryAfterSeconds : null;
+    const nextRefreshAt = options.fetch?.signal?.aborted ? null : await recordFailure(client, provider, message, retryAfter);
     return { ...base, ok: false, outcome: 'failed', error: message, durationMs: elapsed(), nextRefreshAt };
   }
 }
@@ -107,8 +118,12 @@ export async function syncProviders(client: pg.ClientBase, options: SyncOptions 
     ? [await getProvider(client, options.provider)]
     : await syncableProviders(client, !options.force);
   const results: SyncResult[] = [];
+  const signal = options.fetch?.signal;
   for (const provider of providers) {
+    if (signal?.aborted) break;
     const result = await syncProvider(client, provider, options);
+    // A sync cut short by the caller (watch shutting down) is neither a result nor a failure.
+    if (!result.ok && signal?.aborted) break;
     options.onResult?.(result);
     results.push(result);
   }

@@ -62,8 +62,9 @@ describe('provider add', () => {
     expect(await verifySub(await key.sign({ iss: issuer, aud: 'api' }))).toBe('alice');
     const { rows } = await db.pool.query('SELECT discovered_from, extract(epoch FROM next_refresh_at - now())::int AS s FROM auth.providers WHERE name = $1', ['disc']);
     expect(rows[0].discovered_from).toBe(server.url('/tenant-a/.well-known/openid-configuration'));
-    expect(rows[0].s).toBeGreaterThan(800);
-    expect(rows[0].s).toBeLessThanOrEqual(900);
+    // max-age 900, but revalidated within refresh-max (60 s by default) so new keys arrive in time
+    expect(rows[0].s).toBeGreaterThan(50);
+    expect(rows[0].s).toBeLessThanOrEqual(60);
 
     // a configuration that names another issuer is refused, and nothing is registered
     server.set('/tenant-b/.well-known/openid-configuration', { kind: 'json', body: { issuer: 'https://evil.example', jwks_uri: server.url('/tenant-a/keys') } });

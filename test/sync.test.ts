@@ -197,18 +197,18 @@ describe('conditional requests and scheduling', () => {
     expect(result).toMatchObject({ ok: true, outcome: 'not_modified', unchanged: 1 });
     const request = server.requests.slice(before).find((r) => r.path === path)!;
     expect(request.ifNoneMatch).toBe('"e1"');
-    // max-age=1000000 is clamped to the default maximum of 24 h
+    // max-age=1000000 is clamped to refresh-max (60 s by default), less up to 10 % jitter
     const { rows } = await db.pool.query(
-      "SELECT extract(epoch FROM next_refresh_at - now())::int AS s, etag FROM auth.providers WHERE name = $1", [name]);
-    expect(rows[0].s).toBeGreaterThan(86400 - 60);
-    expect(rows[0].s).toBeLessThanOrEqual(86400);
+      "SELECT extract(epoch FROM next_refresh_at - now())::float8 AS s, etag FROM auth.providers WHERE name = $1", [name]);
+    expect(rows[0].s).toBeGreaterThan(60 * 0.9 - 2);
+    expect(rows[0].s).toBeLessThanOrEqual(60);
     expect(rows[0].etag).toBe('"e1"');
-    // a tiny max-age is raised to the minimum (5 min)
+    // a tiny max-age is raised to refresh-min (30 s by default)
     server.set(path, { kind: 'json', body: jwks(key), maxAge: 1 });
     await sync(name);
-    const min = await db.pool.query("SELECT extract(epoch FROM next_refresh_at - now())::int AS s FROM auth.providers WHERE name = $1", [name]);
-    expect(min.rows[0].s).toBeGreaterThan(300 - 60);
-    expect(min.rows[0].s).toBeLessThanOrEqual(300);
+    const min = await db.pool.query("SELECT extract(epoch FROM next_refresh_at - now())::float8 AS s FROM auth.providers WHERE name = $1", [name]);
+    expect(min.rows[0].s).toBeGreaterThan(30 * 0.9 - 2);
+    expect(min.rows[0].s).toBeLessThanOrEqual(30);
   });
 
   it('sync of due providers only; --force takes every provider', async () => {

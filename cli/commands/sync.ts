@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import pg from 'pg';
 import { clientConfig, withClient } from '../../src/connection.js';
-import { describeResult, syncProviders, watchProviders, type SyncResult } from '../../src/sync.js';
+import { describeResult, printable, syncProviders, watchProviders, type SyncResult } from '../../src/sync.js';
 import { action, CommandFailure, globalOptions, printJson, printLine, progress } from '../output.js';
 import { seconds } from './provider.js';
 
@@ -25,22 +25,32 @@ export function registerSync(program: Command): void {
     .addHelpText(
       'after',
       `
+A provider is due 30 to 60 s after its last sync (its refresh-min/refresh-max; a shorter
+Cache-Control max-age or no-cache is honoured). Each refresh is a conditional request, so an
+unchanged key set costs a 304, and a key the provider publishes verifies within a minute when
+this runs every minute. Failures back off (up to 10 min); a 429/503 Retry-After is honoured.
+Slow or retried requests print a progress line on stderr (not with --json).
+
 Exit status: 0 when every provider synced; 1 when any failed (its keys stay exactly as they were).
 
 Examples:
   authdb sync-jwks                            # cron: refresh what is due
-  */5 * * * * DATABASE_URL=postgres://… authdb sync-jwks --json >> /var/log/authdb-sync.log
+  * * * * * DATABASE_URL=postgres://… authdb sync-jwks --json >> /var/log/authdb-sync.log
   authdb sync-jwks --provider auth0 --force
-  authdb sync-jwks --watch --interval 300     # a long-running service instead of cron`,
+  authdb sync-jwks --watch                    # a long-running service instead of cron`,
     )
     .action(
       action(async (commandOptions: SyncCommandOptions, command: Command) => {
         const options = globalOptions(command);
-        const fetch = commandOptions.timeout ? { timeoutMs: commandOptions.timeout * 1000 } : {};
+        const fetch = {
+          ...(commandOptions.timeout ? { timeoutMs: commandOptions.timeout * 1000 } : {}),
+          // Slow fetches and retries are visible to a human, never mixed into --json.
+          ...(options.json ? {} : { onProgress: progress }),
+        };
         const report = (result: SyncResult) => {
           if (options.json) printLine(JSON.stringify(result));
           else (result.ok ? printLine : progress)(describeResult(result));
-          if (!options.json) for (const skip of result.skipped) progress(`warning: ${result.provider}: skipped key ${skip.kid ?? '(no kid)'}: ${skip.reason}`);
+          if (!options.json) for (const skip of result.skipped) progress(printable(`warning: ${result.provider}: skipped key ${skip.kid ?? '(no kid)'}: ${skip.reason}`));
         };
         if (commandOptions.watch) {
           const controller = new AbortController();
@@ -64,8 +74,10 @@ Examples:
           if (!options.json) progress(`stopped after ${summary.rounds} round(s)`);
           return;
         }
+        // A failure is told once, in the final line (one clear line for a failed single provider).
+        const reportDone = (result: SyncResult) => (result.ok ? report(result) : undefined);
         const results = await withClient(options.databaseUrl, (client) =>
-          syncProviders(client, { provider: commandOptions.provider, force: commandOptions.force, fetch, onResult: options.json ? undefined : report }),
+          syncProviders(client, { provider: commandOptions.provider, force: commandOptions.force, fetch, onResult: options.json ? undefined : reportDone }),
         );
         if (options.json) printJson({ ok: results.every((result) => result.ok), providers: results });
         else if (results.length === 0) printLine('no provider is due');

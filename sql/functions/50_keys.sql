@@ -207,7 +207,10 @@ BEGIN
   UPDATE auth.keys AS k
      SET status = 'revoked', revoked_at = now()
     FROM auth.providers AS p
-   WHERE p.id = k.provider_id AND p.name = v_providers[1] AND k.kid = p_kid AND k.status <> 'revoked';
+   WHERE p.id = k.provider_id AND p.name = v_providers[1] AND k.status <> 'revoked'
+     AND (k.kid = p_kid
+          -- the same key published under other kids too (migration 0011) is revoked under all of them
+          OR k.thumbprint IN (SELECT s.thumbprint FROM auth.keys AS s WHERE s.provider_id = p.id AND s.kid = p_kid));
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
 END

@@ -1,6 +1,7 @@
 // Fetching a JWKS or an OpenID configuration over HTTP(S), defensively: HTTPS unless loopback or
-// explicitly allowed, connect and total timeouts, a size cap enforced while streaming, bounded
-// retries with jittered backoff, conditional requests, and URLs printed without secrets.
+// explicitly allowed, redirects followed only to HTTPS, connect and total timeouts, a size cap
+// enforced while streaming, bounded retries with jittered backoff, Retry-After honoured,
+// conditional requests, and URLs printed without secrets.
 import http from 'node:http';
 import https from 'node:https';
 
@@ -8,6 +9,10 @@ export const DEFAULT_MAX_BYTES = 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_RETRIES = 2;
+/** An attempt still without an answer after this long gets a progress line. */
+export const DEFAULT_SLOW_AFTER_MS = 3_000;
+/** A longer Retry-After is shortened to this: a provider cannot switch its own refresh off. */
+export const MAX_RETRY_AFTER_SECONDS = 3600;
 const MAX_REDIRECTS = 3;
 
 export interface FetchOptions {
@@ -26,6 +31,13 @@ export interface FetchOptions {
   etag?: string | null;
   lastModified?: string | null;
   signal?: AbortSignal;
+  /**
+   * Human progress on slow fetches: a line when an attempt has had no answer for `slowAfterMs`,
+   * and one for each failed attempt that is retried. Messages name URLs without secrets.
+   */
+  onProgress?: (message: string) => void;
+  /** Default 3 s, or half the timeout when that is shorter. */
+  slowAfterMs?: number;
 }
 
 export type FetchResult =
@@ -34,7 +46,12 @@ export type FetchResult =
 
 /** A fetch failure; its message names the URL without userinfo, query or fragment. */
 export class FetchError extends Error {
-  constructor(message: string, readonly retryable: boolean) {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    /** The server asked to be left alone this long (429/503 with Retry-After, RFC 9110 §10.2.3). */
+    readonly retryAfterSeconds: number | null = null,
+  ) {
     super(message);
     this.name = 'FetchError';
   }
@@ -73,7 +90,10 @@ export function checkFetchUrl(url: string, allowHttp = false): URL {
   throw new FetchError(`${redactUrl(parsed)}: unsupported URL scheme ${parsed.protocol}`, false);
 }
 
-/** Seconds of freshness from Cache-Control max-age (no-cache/no-store: 0), else Expires − Date. */
+/**
+ * Seconds the response stays fresh (RFC 9111 §4.2): Cache-Control max-age minus the Age a cache
+ * already spent (no-cache/no-store: 0), else Expires − Date; null when the response says nothing.
+ */
 export function freshnessSeconds(headers: http.IncomingHttpHeaders): number | null {
   const cacheControl = headers['cache-control'];
   if (cacheControl) {
@@ -81,7 +101,10 @@ export function freshnessSeconds(headers: http.IncomingHttpHeaders): number | nu
     if (directives.some((d) => d === 'no-cache' || d === 'no-store')) return 0;
     for (const directive of directives) {
       const match = /^max-age\s*=\s*"?(\d+)"?$/.exec(directive);
-      if (match) return Number(match[1]);
+      if (match) {
+        const age = /^\d+$/.test(String(headers.age ?? '')) ? Number(headers.age) : 0;
+        return Math.max(0, Number(match[1]) - age);
+      }
     }
   }
   if (headers.expires) {
@@ -91,6 +114,20 @@ export function freshnessSeconds(headers: http.IncomingHttpHeaders): number | nu
     return 0; // RFC 9111 §5.3: an invalid Expires means already expired
   }
   return null;
+}
+
+/** Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date; null when absent or invalid. */
+export function retryAfterSeconds(value: string | undefined, now = Date.now()): number | null {
+  if (value === undefined) return null;
+  const text = value.trim();
+  let seconds: number;
+  if (/^\d+$/.test(text)) seconds = Number(text);
+  else {
+    const date = Date.parse(text);
+    if (!Number.isFinite(date)) return null;
+    seconds = Math.max(0, Math.ceil((date - now) / 1000));
+  }
+  return Math.min(seconds, MAX_RETRY_AFTER_SECONDS);
 }
 
 interface Attempt {
@@ -171,20 +208,39 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+// Retried at once (after a short jittered backoff). 429 is not: the server asked for fewer
+// requests, so the next try waits for the provider's schedule (and its Retry-After, if any).
+const RETRYABLE_STATUS = new Set([408, 500, 502, 503, 504]);
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Where a redirect may lead (docs/security.md §6): to https only, whatever the provider's
+ * allow-http setting says for its configured URL; plain http only from loopback to loopback (a
+ * local issuer in development and tests), as for the configured URL. An https JWKS URL therefore
+ * never hands the sync job to a host an attacker on the network can impersonate.
+ */
+export function checkRedirect(from: URL, location: string): URL {
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    throw new FetchError(`${redactUrl(from)}: redirect to an invalid URL`, false);
+  }
+  if (next.protocol === 'https:') return next;
+  if (next.protocol === 'http:' && from.protocol === 'http:' && isLoopback(from) && isLoopback(next)) return next;
+  throw new FetchError(`${redactUrl(from)}: redirect to ${redactUrl(next)} refused: redirects are followed only to https`, false);
+}
 
 /** One request with redirects followed (each hop re-checked for https), without retries. */
 async function fetchFollowing(start: URL, headers: Record<string, string>, options: FetchOptions & Required<Pick<FetchOptions, 'timeoutMs' | 'connectTimeoutMs' | 'maxBytes'>>): Promise<{ attempt: Attempt; url: URL }> {
   let url = start;
   for (let hop = 0; ; hop += 1) {
     const attempt = await requestOnce(url, headers, options, options.signal);
-    if (![301, 302, 303, 307, 308].includes(attempt.status)) return { attempt, url };
+    if (!REDIRECT_STATUS.has(attempt.status)) return { attempt, url };
     const location = attempt.headers.location;
     if (!location) throw new FetchError(`${redactUrl(url)}: redirect without a Location`, false);
     if (hop >= MAX_REDIRECTS) throw new FetchError(`${redactUrl(start)}: more than ${MAX_REDIRECTS} redirects`, false);
-    const next = new URL(location, url);
-    // A redirect never downgrades to plain http unless http was acceptable for the new URL anyway.
-    url = checkFetchUrl(next.toString(), options.allowHttp);
+    url = checkRedirect(url, location);
   }
 }
 
@@ -210,15 +266,24 @@ export async function fetchDocument(url: string, options: FetchOptions = {}): Pr
   if (options.etag) headers['if-none-match'] = options.etag;
   if (options.lastModified) headers['if-modified-since'] = options.lastModified;
 
+  const tries = retries + 1;
+  const shown = redactUrl(start);
+  const slowAfterMs = options.slowAfterMs ?? Math.min(DEFAULT_SLOW_AFTER_MS, settings.timeoutMs / 2);
   let lastError: FetchError | undefined;
   for (let attempt = 0; attempt <= retries; attempt += 1) {
     if (attempt > 0) {
       // exponential backoff with full jitter: uniform in [0, backoff·2^(n-1)], at least 10 ms
-      await sleep(Math.max(10, Math.random() * backoffMs * 2 ** (attempt - 1)), options.signal);
+      const delay = Math.round(Math.max(10, Math.random() * backoffMs * 2 ** (attempt - 1)));
+      options.onProgress?.(`${shown}: attempt ${attempt} of ${tries} failed (${stripUrl(lastError!.message, shown)}); retrying in ${delay} ms`);
+      await sleep(delay, options.signal);
       if (options.signal?.aborted) break;
     }
+    const began = Date.now();
+    const slow = options.onProgress
+      ? setTimeout(() => options.onProgress!(`${shown}: attempt ${attempt + 1} of ${tries}: no answer after ${seconds(Date.now() - began)} (giving up at ${seconds(settings.timeoutMs)})`), slowAfterMs)
+      : undefined;
     try {
-      const { attempt: response, url: finalUrl } = await fetchFollowing(start, headers, settings);
+      const { attempt: response, url: finalUrl } = await fetchFollowing(start, headers, settings).finally(() => clearTimeout(slow));
       const common = {
         etag: (response.headers.etag as string | undefined) ?? null,
         lastModified: (response.headers['last-modified'] as string | undefined) ?? null,
@@ -227,7 +292,13 @@ export async function fetchDocument(url: string, options: FetchOptions = {}): Pr
       };
       if (response.status === 304) return { status: 304, ...common };
       if (response.status === 200) return { status: 200, body: response.body, ...common };
-      const error = new FetchError(`${redactUrl(finalUrl)}: HTTP ${response.status}`, RETRYABLE_STATUS.has(response.status));
+      // 429/503 with Retry-After: no further attempt now; the caller schedules the next one.
+      const retryAfter = response.status === 429 || response.status === 503 ? retryAfterSeconds(response.headers['retry-after'] as string | undefined) : null;
+      const error = new FetchError(
+        `${redactUrl(finalUrl)}: HTTP ${response.status}${retryAfter !== null ? ` (Retry-After ${retryAfter} s)` : ''}`,
+        retryAfter === null && RETRYABLE_STATUS.has(response.status),
+        retryAfter,
+      );
       if (!error.retryable) throw error;
       lastError = error;
     } catch (error) {
@@ -235,6 +306,14 @@ export async function fetchDocument(url: string, options: FetchOptions = {}): Pr
       lastError = error;
     }
   }
-  const tries = retries + 1;
-  throw new FetchError(`${lastError?.message ?? `${redactUrl(start)}: aborted`}${tries > 1 ? ` (after ${tries} attempts)` : ''}`, false);
+  throw new FetchError(`${lastError?.message ?? `${shown}: aborted`}${tries > 1 ? ` (after ${tries} attempts)` : ''}`, false);
+}
+
+function seconds(ms: number): string {
+  return `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)} s`;
+}
+
+/** An error message without the URL prefix that the progress line already shows. */
+function stripUrl(message: string, shown: string): string {
+  return message.startsWith(`${shown}: `) ? message.slice(shown.length + 2) : message;
 }

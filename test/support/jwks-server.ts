@@ -1,7 +1,9 @@
-// A real HTTP server on 127.0.0.1 for JWKS tests: each path answers with a scriptable behaviour
-// (a key set with ETag and Cache-Control, an error status, a hang, a slow drip, a huge body).
-import { generateKeyPairSync } from 'node:crypto';
+// A real HTTP(S) server on loopback for JWKS tests: each path answers with a scriptable behaviour
+// (a key set with ETag and Cache-Control, an error status, a hang, a slow drip, a huge body, a
+// redirect).
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 
@@ -12,6 +14,7 @@ export type Behaviour =
   | { kind: 'hang' }
   | { kind: 'drip'; intervalMs: number; chunks: number }
   | { kind: 'huge'; bytes: number; declareLength: boolean }
+  | { kind: 'redirect'; location: string; status?: number }
   | { kind: 'sequence'; steps: Behaviour[] };
 
 export interface JwksServer {
@@ -19,12 +22,42 @@ export interface JwksServer {
   url(path: string): string;
   set(path: string, behaviour: Behaviour): void;
   /** Requests received per path, with the conditional headers they carried. */
-  requests: { path: string; ifNoneMatch?: string }[];
+  requests: { path: string; ifNoneMatch?: string; at: number }[];
   count(path: string): number;
   close(): Promise<void>;
 }
 
-export async function startJwksServer(): Promise<JwksServer> {
+/**
+ * A self-signed certificate for IP 127.0.0.1 (openssl, P-256, valid until 2036) and its key: an
+ * HTTPS test server uses them, and a child process trusts them through NODE_EXTRA_CA_CERTS.
+ */
+export const TEST_TLS_CERT = `-----BEGIN CERTIFICATE-----
+MIIBkjCCATigAwIBAgIULvkRmf5bbyZSqXcFkurzfoR1kGwwCgYIKoZIzj0EAwIw
+FjEUMBIGA1UEAwwLYXV0aGRiIHRlc3QwHhcNMjYxMjAyMTY0ODExWhcNMzYxMTI5
+MTY0ODExWjAWMRQwEgYDVQQDDAthdXRoZGIgdGVzdDBZMBMGByqGSM49AgEGCCqG
+SM49AwEHA0IABFQ8eA8rxafwpnQcKZw1iGu94fcTzVmuu0ZsZgBeh8nznGnSR8LV
+KxMVRiiKLS0slqzY79vsbOakHFPUcdiF7YijZDBiMB0GA1UdDgQWBBTxjfmq9q4v
+lyQ064UQVz62ZVpVkzAfBgNVHSMEGDAWgBTxjfmq9q4vlyQ064UQVz62ZVpVkzAP
+BgNVHRMBAf8EBTADAQH/MA8GA1UdEQQIMAaHBH8AAAEwCgYIKoZIzj0EAwIDSAAw
+RQIgdvNFd8m+eDLY4vFUkViOPb+dyScYiRBK58zwTUNS+k0CIQCPnffRprOly/IT
+vT1NOn0NoIyUQFpTu4Ow+JcUc/4ZYQ==
+-----END CERTIFICATE-----
+`;
+const TEST_TLS_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgAB56zzY8oF0jRi83
+mOP/j+0LNXm1xGhKE1eJ83xIJ76hRANCAARUPHgPK8Wn8KZ0HCmcNYhrveH3E81Z
+rrtGbGYAXofJ85xp0kfC1SsTFUYoii0tLJas2O/b7GzmpBxT1HHYhe2I
+-----END PRIVATE KEY-----
+`;
+
+export interface JwksServerOptions {
+  /** Serve HTTPS with TEST_TLS_CERT (the host must then be 127.0.0.1). */
+  tls?: boolean;
+  /** Address to listen on (default 127.0.0.1; any 127.x.y.z works on Linux). */
+  host?: string;
+}
+
+export async function startJwksServer(serverOptions: JwksServerOptions = {}): Promise<JwksServer> {
   const routes = new Map<string, Behaviour>();
   const sequenceAt = new Map<string, number>();
   const requests: JwksServer['requests'] = [];
@@ -54,6 +87,9 @@ export async function startJwksServer(): Promise<JwksServer> {
       case 'status':
         response.writeHead(behaviour.status, { 'content-type': 'text/plain' });
         return void response.end(`status ${behaviour.status}`);
+      case 'redirect':
+        response.writeHead(behaviour.status ?? 302, { location: behaviour.location });
+        return void response.end();
       case 'hang':
         return; // never answers; closed when the client gives up or the server closes
       case 'drip': {
@@ -90,9 +126,9 @@ export async function startJwksServer(): Promise<JwksServer> {
     }
   }
 
-  const server = http.createServer((request, response) => {
+  const handler = (request: http.IncomingMessage, response: http.ServerResponse) => {
     const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname;
-    requests.push({ path, ifNoneMatch: request.headers['if-none-match'] });
+    requests.push({ path, ifNoneMatch: request.headers['if-none-match'], at: Date.now() });
     open.add(response);
     response.on('close', () => open.delete(response));
     const behaviour = routes.get(path);
@@ -101,10 +137,12 @@ export async function startJwksServer(): Promise<JwksServer> {
       return void response.end();
     }
     respond(behaviour, request, response, path);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  };
+  const server = serverOptions.tls ? https.createServer({ cert: TEST_TLS_CERT, key: TEST_TLS_KEY }, handler) : http.createServer(handler);
+  const host = serverOptions.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `${serverOptions.tls ? 'https' : 'http'}://${host}:${port}`;
   return {
     origin,
     url: (path) => `${origin}${path}`,
@@ -127,11 +165,15 @@ export interface ServedKey {
   kid: string;
   alg: string;
   jwk: Record<string, unknown>;
-  sign(claims: Record<string, unknown>): Promise<string>;
+  /** A token for `alice`, valid for 10 min; `kid` overrides the key's own kid in the header. */
+  sign(claims: Record<string, unknown>, kid?: string): Promise<string>;
 }
 
-export function servedKey(kid: string, alg: 'EdDSA' | 'ES256' | 'RS256' = 'EdDSA', options: { omitAlg?: boolean } = {}): ServedKey {
-  const pair = alg === 'EdDSA'
+export function servedKey(kid: string, alg: 'EdDSA' | 'ES256' | 'RS256' = 'EdDSA', options: { omitAlg?: boolean; privateKeyPem?: string } = {}): ServedKey {
+  const fixed = options.privateKeyPem ? createPrivateKey(options.privateKeyPem) : null;
+  const pair = fixed
+    ? { privateKey: fixed, publicKey: createPublicKey(fixed) }
+    : alg === 'EdDSA'
     ? generateKeyPairSync('ed25519')
     : alg === 'ES256'
       ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -142,10 +184,10 @@ export function servedKey(kid: string, alg: 'EdDSA' | 'ES256' | 'RS256' = 'EdDSA
     kid,
     alg,
     jwk,
-    sign: (claims) => {
+    sign: (claims, headerKid = kid) => {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ sub: 'alice', iat: now, exp: now + 600, ...claims })
-        .setProtectedHeader({ alg, kid, typ: 'JWT' })
+        .setProtectedHeader({ alg, kid: headerKid, typ: 'JWT' })
         .sign(pair.privateKey);
     },
   };
