@@ -8,7 +8,7 @@
 // per algorithm; the first auth.init in a fresh backend; the cost per statement (pgbench -r).
 //
 // Options (or environment): --per-request-only (AUTHDB_BENCH_PER_REQUEST_ONLY=1) skips the loop
-// bench; --seconds N (AUTHDB_BENCH_SECONDS, default 8) per pgbench run; --clients N
+// bench; --seconds N (AUTHDB_BENCH_SECONDS, default 6) per pgbench run; --clients N
 // (AUTHDB_BENCH_CLIENTS, default 2); --trials N (AUTHDB_BENCH_TRIALS, default 7) fresh backends per
 // algorithm; --keep sets everything up, prints how to run the shapes by hand (for a profiler) and
 // waits for Ctrl-C.
@@ -49,7 +49,7 @@ function option(flag: string, env: string, fallback: number): number {
 const settings = {
   perRequestOnly: process.argv.includes('--per-request-only') || process.env.AUTHDB_BENCH_PER_REQUEST_ONLY === '1',
   keep: process.argv.includes('--keep'),
-  seconds: option('--seconds', 'AUTHDB_BENCH_SECONDS', 8),
+  seconds: option('--seconds', 'AUTHDB_BENCH_SECONDS', 6),
   clients: option('--clients', 'AUTHDB_BENCH_CLIENTS', 2),
   trials: option('--trials', 'AUTHDB_BENCH_TRIALS', 7),
 };
@@ -63,6 +63,15 @@ function table(header: string[], rows: string[][]): string {
 const ratio = (value: number) => `${value.toFixed(2)}×`;
 const met = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? 'yes' : 'NO');
 const progress = (text: string) => process.stderr.write(`bench: ${text}\n`);
+
+interface Row {
+  shape: string;
+  alg: Algorithm;
+  tps: number;
+  /** The plain-settings shape's tps just before and just after. */
+  plain: [number, number];
+  target?: number;
+}
 
 function runLoopBench(): void {
   const loop = fileURLToPath(new URL('./run.ts', import.meta.url));
@@ -111,32 +120,39 @@ async function main(): Promise<void> {
     if (settings.keep) return await keepForProfiling(target, appUrl);
 
     const { seconds, clients } = settings;
-    const runs = 4 + 3 * ALGORITHMS.length; // and two short warm-up runs
-    progress(`${runs} pgbench runs of ${seconds} s and ${2 * ALGORITHMS.length * settings.trials} fresh backends: about ${Math.ceil((runs * seconds + 20) / 60)} min`);
+    const runs = 2 * (ALGORITHMS.length + 1) + 2 * ALGORITHMS.length + 2 + 2;
+    progress(`${runs} pgbench runs of ${seconds} s and ${ALGORITHMS.length * settings.trials} fresh backends for the first call: about ${Math.ceil((runs * seconds + 30) / 60)} min`);
     const bench = (name: string, script: string, options: Partial<PgbenchOptions> = {}) => {
       progress(`pgbench ${name}`);
       return pgbench(target, name, script, { clients, seconds, ...options });
     };
 
-    // The plain-settings shape runs first and last: the ratios use the mean, and the drift between
-    // the two says how much the machine's load moved during the run.
     // unmeasured warm-up: shared buffers, catalogue caches, the server's first-run costs
     await bench('warm-up', plainSettingsScript(), { seconds: 2 });
     await bench('warm-up', authdbScript('RS256', 'warm', clients, COLD_TOKENS), { seconds: 2 });
-    const plainFirst = await bench('plain-settings', plainSettingsScript());
-    const shapes: { alg: Algorithm; mode: TokenMode; tps: number }[] = [];
+    // The plain-settings shape runs before and after each algorithm's pair of runs, and each ratio
+    // uses the mean of the two around it: on a shared machine the load moves during the run, and
+    // the difference between the two (drift) says by how much.
+    const rows: Row[] = [];
+    let before = (await bench('plain-settings', plainSettingsScript())).tps;
+    const plainRuns = [before];
     for (const alg of ALGORITHMS) {
-      for (const mode of ['warm', 'cold'] as TokenMode[]) {
-        shapes.push({ alg, mode, tps: (await bench(`${alg}-${mode}`, authdbScript(alg, mode, clients, COLD_TOKENS))).tps });
-      }
+      const warm = (await bench(`${alg}-warm`, authdbScript(alg, 'warm', clients, COLD_TOKENS))).tps;
+      const cold = (await bench(`${alg}-cold`, authdbScript(alg, 'cold', clients, COLD_TOKENS))).tps;
+      const after = (await bench('plain-settings', plainSettingsScript())).tps;
+      plainRuns.push(after);
+      rows.push({ shape: 'warm token', alg, tps: warm, plain: [before, after], target: WARM_TARGET });
+      rows.push({ shape: 'new token (cold)', alg, tps: cold, plain: [before, after], target: COLD_TARGET[alg] });
+      before = after;
     }
-    const plainConnect = await bench('plain-settings-connect', plainSettingsScript(), { connect: true });
+    // A new connection for every request (pgbench -C): the backend is new, so is every token to it.
+    const connectBefore = (await bench('plain-settings-connect', plainSettingsScript(), { connect: true })).tps;
     const connects: { alg: Algorithm; tps: number }[] = [];
     for (const alg of ALGORITHMS) {
       connects.push({ alg, tps: (await bench(`${alg}-connect`, authdbScript(alg, 'warm', clients, COLD_TOKENS), { connect: true })).tps });
     }
-    const plainLast = await bench('plain-settings', plainSettingsScript());
-    const plain = (plainFirst.tps + plainLast.tps) / 2;
+    const connectAfter = (await bench('plain-settings-connect', plainSettingsScript(), { connect: true })).tps;
+    for (const { alg, tps } of connects) rows.push({ shape: 'new connection per request', alg, tps, plain: [connectBefore, connectAfter] });
 
     // Per statement, one client: what each statement of the warm request costs.
     const perStatementOptions = { clients: 1, reportLatencies: true };
@@ -155,16 +171,16 @@ async function main(): Promise<void> {
       `pgbench ${clients} clients × ${seconds} s per shape, over TCP on 127.0.0.1`);
     console.log('Each request: BEGIN; SET LOCAL ROLE authenticated; identity; SELECT count(*) (RLS, 100 rows visible); COMMIT.');
     console.log(`plain settings = the PostgREST/Supabase shape: set_config('request.jwt.claims', …), a policy reading it, no verification.`);
-    console.log(`plain settings: ${plainFirst.tps.toFixed(0)} tps first, ${plainLast.tps.toFixed(0)} tps last ` +
-      `(drift ${(((plainLast.tps - plainFirst.tps) / plainFirst.tps) * 100).toFixed(0)}%); ratios below use the mean, ${plain.toFixed(0)} tps\n`);
-    const rows: string[][] = [['plain settings', '—', plain.toFixed(0), ratio(1), '', '']];
-    for (const { alg, mode, tps } of shapes) {
-      const goal = mode === 'warm' ? WARM_TARGET : COLD_TARGET[alg];
-      rows.push([mode === 'warm' ? 'warm token' : 'new token (cold)', alg, tps.toFixed(0), ratio(tps / plain), goal ? `≥ ${goal.toFixed(2)}×` : '', met(goal === undefined ? undefined : tps / plain >= goal)]);
-    }
-    rows.push(['new connection, plain settings', '—', plainConnect.tps.toFixed(0), ratio(1), '', '']);
-    for (const { alg, tps } of connects) rows.push(['new connection per request', alg, tps.toFixed(0), ratio(tps / plainConnect.tps), '', '']);
-    console.log(table(['shape', 'alg', 'tps', 'vs plain', 'target', 'met'], rows));
+    const spread = (values: number[]) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
+    console.log(`plain settings: ${spread(plainRuns)} tps over the run (${plainRuns.length} runs); ` +
+      `with a new connection per request ${connectBefore.toFixed(0)} then ${connectAfter.toFixed(0)} tps.`);
+    console.log('Each ratio is to the mean of the plain-settings runs just before and after it.\n');
+    console.log(table(['shape', 'alg', 'tps', 'plain tps', 'drift', 'vs plain', 'target', 'met'], rows.map((row) => {
+      const plain = (row.plain[0] + row.plain[1]) / 2;
+      const drift = `${row.plain[1] >= row.plain[0] ? '+' : ''}${(((row.plain[1] - row.plain[0]) / row.plain[0]) * 100).toFixed(0)}%`;
+      return [row.shape, row.alg, row.tps.toFixed(row.tps < 100 ? 1 : 0), plain.toFixed(plain < 100 ? 1 : 0), drift, ratio(row.tps / plain),
+        row.target ? `≥ ${row.target.toFixed(2)}×` : '', met(row.target === undefined ? undefined : row.tps / plain >= row.target)];
+    })));
 
     console.log(`\nFirst auth.init in a fresh backend (ms, median of ${settings.trials}; then, in that backend, a second token, and that token again)`);
     console.log(table(['alg', '', 'first', 'min–max', 'second token', 'first cache hit', 'target', 'met'], ALGORITHMS.map((alg) => {
