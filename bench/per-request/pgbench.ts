@@ -2,8 +2,8 @@
 // an application sends a request: BEGIN; SET LOCAL ROLE authenticated; the identity; one query
 // filtered by row-level security; COMMIT. Both shapes read their token (or claims) from the same
 // table in the identity statement, so that lookup costs the same on both sides.
-import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DEBIAN_PG_BIN } from '../../test/support/debian-pg.js';
@@ -49,11 +49,15 @@ export interface PgbenchTarget {
   database: string;
   /** Where the scripts are written. */
   dir: string;
+  /** The postmaster's pid: the CPU time of the backends it reaped is read from it. */
+  postmasterPid: number;
 }
 
 export interface PgbenchResult {
   tps: number;
   transactions: number;
+  /** CPU time of the run's backends per transaction, µs (NaN where /proc cannot tell). */
+  backendCpuMicros: number;
   /** Statement latencies (ms) by statement text, with `-r`. */
   statements: Map<string, number>;
 }
@@ -65,6 +69,53 @@ export interface PgbenchOptions {
   connect?: boolean;
   /** Per-statement latencies (`-r`). */
   reportLatencies?: boolean;
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds of the postmaster's reaped children (cutime + cstime, proc(5)): every backend that has
+ * exited, with all the CPU it used. NaN where there is no /proc.
+ */
+function reapedChildrenCpu(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): cutime and cstime are fields 16 and 17
+    return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The pids of a process's children, zombies (exited, not yet reaped) included. */
+function children(pid: number): Set<number> {
+  const found = new Set<number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.add(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** Waits until every child of the postmaster not in `before` has exited and been reaped. */
+async function reaped(postmasterPid: number, before: Set<number>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if ([...children(postmasterPid)].every((pid) => before.has(pid))) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('bench: the backends of a pgbench run did not exit within 10 s');
 }
 
 /** Runs one script for a fixed time; throws with pgbench's own words when a client failed. */
@@ -81,6 +132,8 @@ export async function pgbench(target: PgbenchTarget, name: string, script: strin
   ];
   let stdout: string;
   let stderr: string;
+  const resident = children(target.postmasterPid);
+  const cpuBefore = reapedChildrenCpu(target.postmasterPid);
   try {
     ({ stdout, stderr } = await run(join(DEBIAN_PG_BIN, 'pgbench'), args, { encoding: 'utf8', maxBuffer: 16 << 20 }));
   } catch (error) {
@@ -94,6 +147,8 @@ export async function pgbench(target: PgbenchTarget, name: string, script: strin
   if (!Number.isFinite(tps) || !(transactions > 0) || failed > 0 || /error/i.test(stderr)) {
     throw new Error(`pgbench ${name}: no clean result (${failed} failed)\n${stdout}${stderr}`);
   }
+  await reaped(target.postmasterPid, resident);
+  const backendCpuMicros = ((reapedChildrenCpu(target.postmasterPid) - cpuBefore) * 1e6) / transactions;
   const statements = new Map<string, number>();
   if (options.reportLatencies) {
     // PostgreSQL 15: "<latency ms>  <failures>  <statement>", after the "statement latencies" line
@@ -103,5 +158,5 @@ export async function pgbench(target: PgbenchTarget, name: string, script: strin
       if (match) statements.set(match[2]!.trim(), Number(match[1]));
     }
   }
-  return { tps, transactions, statements };
+  return { tps, transactions, backendCpuMicros, statements };
 }
