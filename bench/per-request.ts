@@ -86,7 +86,7 @@ function runLoopBench(): void {
   console.log('');
 }
 
-async function keepForProfiling(target: PgbenchTarget, url: string): Promise<void> {
+async function keepForProfiling(target: PgbenchTarget, url: string, dataDir: string): Promise<void> {
   const scripts: Record<string, string> = { 'plain-settings': plainSettingsScript() };
   for (const alg of ALGORITHMS) {
     for (const mode of ['warm', 'cold'] as TokenMode[]) scripts[`${alg}-${mode}`] = authdbScript(alg, mode, settings.clients, COLD_TOKENS);
@@ -95,6 +95,7 @@ async function keepForProfiling(target: PgbenchTarget, url: string): Promise<voi
   console.log(`cluster: ${url} (app role ${APP_ROLE}); scripts in ${target.dir}:`);
   console.log(`  ${Object.keys(scripts).join(' ')}`);
   console.log(`run one: ${join(DEBIAN_PG_BIN, 'pgbench')} -n -h ${target.host} -p ${target.port} -U ${APP_ROLE} -c 1 -T 60 -D n=0 -f ${join(target.dir, 'RS256-warm.sql')} ${target.database}`);
+  console.log(`data directory: ${dataDir} (CHECKPOINT, then copy it for a single-user backend under callgrind)`);
   console.log('profile its backend: perf record -g -p <pid from pg_stat_activity>; Ctrl-C here stops the cluster');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
     progress(`setting up: ${ROWS.toLocaleString('en')} rows, ${USERS.toLocaleString('en')} users, ${COLD_TOKENS + 2 * settings.trials} tokens per algorithm`);
     await prepareDatabase(admin, COLD_TOKENS + 2 * settings.trials);
     await checkShapes(appUrl, settings.clients);
-    if (settings.keep) return await keepForProfiling(target, appUrl);
+    if (settings.keep) return await keepForProfiling(target, appUrl, cluster.dataDir);
 
     const { seconds, clients } = settings;
     const runs = 2 * (ALGORITHMS.length + 1) + 2 * ALGORITHMS.length + 2 + 2;
