@@ -8,7 +8,7 @@
 // per algorithm; the first auth.init in a fresh backend; the cost per statement (pgbench -r).
 //
 // Options (or environment): --per-request-only (AUTHDB_BENCH_PER_REQUEST_ONLY=1) skips the loop
-// bench; --seconds N (AUTHDB_BENCH_SECONDS, default 6) per pgbench run; --clients N
+// bench; --worst-case runs only bench/run.ts's worst-case section; --seconds N (AUTHDB_BENCH_SECONDS, default 6) per pgbench run; --clients N
 // (AUTHDB_BENCH_CLIENTS, default 2); --trials N (AUTHDB_BENCH_TRIALS, default 7) fresh backends per
 // algorithm; --keep sets everything up, prints how to run the shapes by hand (for a profiler) and
 // waits for Ctrl-C.
@@ -49,6 +49,7 @@ function option(flag: string, env: string, fallback: number): number {
 const settings = {
   perRequestOnly: process.argv.includes('--per-request-only') || process.env.AUTHDB_BENCH_PER_REQUEST_ONLY === '1',
   keep: process.argv.includes('--keep'),
+  worstCaseOnly: process.argv.includes('--worst-case'),
   seconds: option('--seconds', 'AUTHDB_BENCH_SECONDS', 6),
   clients: option('--clients', 'AUTHDB_BENCH_CLIENTS', 2),
   trials: option('--trials', 'AUTHDB_BENCH_TRIALS', 7),
@@ -76,9 +77,10 @@ interface Row {
   target?: number;
 }
 
-function runLoopBench(): void {
+/** bench/run.ts in a child process; `--worst-case` passes through (that section only). */
+function runLoopBench(worstCaseOnly: boolean): void {
   const loop = fileURLToPath(new URL('./run.ts', import.meta.url));
-  const child = spawnSync(process.execPath, ['--import', 'tsx', loop], { stdio: 'inherit' });
+  const child = spawnSync(process.execPath, ['--import', 'tsx', loop, ...(worstCaseOnly ? ['--worst-case'] : [])], { stdio: 'inherit' });
   if (child.status !== 0) {
     console.error(`bench: the loop bench (bench/run.ts) failed (exit ${child.status ?? child.signal})`);
     process.exit(1);
@@ -109,7 +111,8 @@ async function main(): Promise<void> {
     console.error(`bench: ${unavailable}`);
     process.exit(1);
   }
-  if (!settings.perRequestOnly && !settings.keep) runLoopBench();
+  if (settings.worstCaseOnly) return runLoopBench(true);
+  if (!settings.perRequestOnly && !settings.keep) runLoopBench(false);
 
   // the data does not change after the set-up's VACUUM: no autovacuum worker's CPU in the figures
   const cluster = await startDebianCluster({ settings: { shared_buffers: '256MB', max_connections: '50', autovacuum: 'off' } });
