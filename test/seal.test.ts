@@ -227,6 +227,20 @@ describe('the verified-token cache leaves nothing personal behind (security mode
       expect((await client.query('SELECT auth.verify($1) ->> $2 AS sub', [token, 'sub'])).rows[0].sub).toBe('hit');
     });
   });
+
+  it('a cached token whose key was removed is verified from scratch: rejected while gone, accepted once registered again', async () => {
+    const local = await TestIssuer.create(db.pool, 'replaced');
+    const kid = await local.addKey('ES256');
+    const token = await local.sign(kid, { sub: 'rita' });
+    await withConnection(async (client) => {
+      expect((await client.query('SELECT auth.verify($1) ->> $2 AS sub', [token, 'sub'])).rows[0].sub).toBe('rita');
+      await db.pool.query('DELETE FROM auth.keys WHERE kid = $1', [kid]);
+      expect((await pgError(client.query('SELECT auth.verify($1)', [token]))).message).toBe('jwt rejected: unknown_key');
+      // the same key registered again gets a new id: the stale cache entry must not keep rejecting it
+      await db.pool.query('SELECT auth.add_key($1, $2::jsonb)', ['replaced', JSON.stringify(local.key(kid).jwk)]);
+      expect((await client.query('SELECT auth.verify($1) ->> $2 AS sub', [token, 'sub'])).rows[0].sub).toBe('rita');
+    });
+  });
 });
 
 describe('seals do not depend on formatting settings (security model §11)', () => {

@@ -97,21 +97,23 @@ BEGIN
       -- token (the cache keeps nothing personal: docs/security.md §10).
       SELECT k AS key, p AS provider INTO v_hit
         FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id WHERE k.id = key_id;
-      IF NOT FOUND THEN
-        PERFORM auth._reject('unknown_key', 'the key that verified this token was removed');
+      IF FOUND THEN
+        v_key := v_hit.key;
+        IF NOT auth._key_usable(v_key) THEN
+          PERFORM auth._require_usable_key(v_key);
+        END IF;
+        -- Security model §1: the key is pinned to the header's alg, which the allow-list must hold.
+        IF (v_hit.provider).algorithms IS NOT NULL AND NOT v_key.alg = ANY ((v_hit.provider).algorithms) THEN
+          PERFORM auth._reject('unsupported_algorithm', format('provider %s does not allow %s', (v_hit.provider).name, v_key.alg));
+        END IF;
+        claims := convert_from(auth._b64url_try_decode(split_part(p_jwt, '.', 2)), 'UTF8')::jsonb;
+        valid_until := auth._validate_claims(v_hit.provider, claims);
+        subject_prefix := (v_hit.provider).subject_prefix;
+        RETURN;
       END IF;
-      v_key := v_hit.key;
-      IF NOT auth._key_usable(v_key) THEN
-        PERFORM auth._require_usable_key(v_key);
-      END IF;
-      -- Security model §1: the key is pinned to the header's alg, which the allow-list must hold.
-      IF (v_hit.provider).algorithms IS NOT NULL AND NOT v_key.alg = ANY ((v_hit.provider).algorithms) THEN
-        PERFORM auth._reject('unsupported_algorithm', format('provider %s does not allow %s', (v_hit.provider).name, v_key.alg));
-      END IF;
-      claims := convert_from(auth._b64url_try_decode(split_part(p_jwt, '.', 2)), 'UTF8')::jsonb;
-      valid_until := auth._validate_claims(v_hit.provider, claims);
-      subject_prefix := (v_hit.provider).subject_prefix;
-      RETURN;
+      -- The key that verified it is gone (removed, or replaced and registered again under a new
+      -- id): the entry vouches for nothing any more, so the token is verified from scratch.
+      key_id := NULL;
     END IF;
   END IF;
 
