@@ -29,8 +29,17 @@ const NOT_INVOCATIONS: Record<string, string> = {
  * Options and commands the docs describe that land with a branch not merged yet. Once the binary
  * has one, this test fails until its entry is removed: nothing stays excused after it exists.
  */
+const PROVIDERS_BRANCH = 'lands with the providers branch (CHANGELOG 0.2.0, Added)';
 const PENDING: Record<string, string> = {
-  'authdb provider update': 'provider update (--subject-prefix, --shared-subjects, --max-rsa-bits, --max-keys) lands with the providers branch',
+  'authdb provider update': PROVIDERS_BRANCH,
+  'authdb provider add --subject-prefix': PROVIDERS_BRANCH,
+  'authdb provider add --shared-subjects': PROVIDERS_BRANCH,
+  'authdb provider add --max-rsa-bits': PROVIDERS_BRANCH,
+  'authdb provider add --max-keys': PROVIDERS_BRANCH,
+  'authdb keys add --hmac-secret-file': PROVIDERS_BRANCH,
+  'authdb keys add --hmac-secret-env': PROVIDERS_BRANCH,
+  'authdb keys add --kid': PROVIDERS_BRANCH,
+  'authdb keys revoke --thumbprint': PROVIDERS_BRANCH,
 };
 
 interface CommandNode {
@@ -81,8 +90,8 @@ function codeOf(text: string): { line: number; code: string }[] {
       }
       continue;
     }
-    // a table cell's `\|` is a literal pipe (an alternative), not a shell pipe
-    for (const span of lines[i]!.replace(/\\\|/g, '/').matchAll(/(`+)([^`]+?)\1/g)) out.push({ line: i + 1, code: span[2]! });
+    // a table cell's `\|` separates alternatives (`--format extension\|sql`), it is not a shell pipe
+    for (const span of lines[i]!.replace(/\\\|/g, ' ').matchAll(/(`+)([^`]+?)\1/g)) out.push({ line: i + 1, code: span[2]! });
   }
   return out;
 }
@@ -98,7 +107,9 @@ function wordsAfter(code: string): { word: string; quoted: boolean }[] {
       continue;
     }
     if (/^(\|\|?|;|&&|#.*|[<>)])$/.test(token)) break;
-    words.push({ word: token, quoted: false });
+    // synopsis brackets: `[--count N]`, `[--audience AUD]...`, `(--json)`
+    const word = token.replace(/^[[({]+/, '').replace(/[\])}.…,]+$/, '');
+    if (word) words.push({ word, quoted: false });
   }
   return words;
 }
@@ -174,6 +185,7 @@ describe('every command and option the docs mention exists in the built binary',
   it('fails on an option or a command that does not exist', () => {
     const sample = [
       'Run `npx authdb migrate --no-such-flag`, then:',
+      '| `authdb migrate down [--count N] [--no-such-bracketed]...` \\| `authdb bundle --format sql\\|extension --nope` |',
       '```sh',
       'npx authdb doctor --app-role app \\',
       '  --also-no-such-flag | jq . --not-ours',
@@ -184,6 +196,8 @@ describe('every command and option the docs mention exists in the built binary',
     const { problems } = checkDoc('sample.md', sample, root);
     expect(problems.map((problem) => problem.key)).toEqual([
       'authdb migrate --no-such-flag',
+      'authdb migrate down --no-such-bracketed',
+      'authdb bundle --nope',
       'authdb doctor --also-no-such-flag',
       'authdb seal nosuch',
     ]);
