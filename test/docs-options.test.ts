@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../cli/output.js';
 import { authdb, REPO_ROOT } from './support/cli.js';
 
 const DOCS = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
@@ -213,6 +214,21 @@ describe('every command and option the docs mention exists in the built binary',
     const keys = new Set(DOCS.flatMap((doc) => checkDoc(doc, readFileSync(join(REPO_ROOT, doc), 'utf8'), root).problems.map((problem) => problem.key)));
     const stale = [...Object.keys(NOT_INVOCATIONS), ...Object.keys(PENDING)].filter((key) => !keys.has(key));
     expect(stale, 'remove these entries: no doc mentions them any more, or the binary now has them').toEqual([]);
+  });
+
+  it('the README lists every --json error.code the CLI prints', () => {
+    const source = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
+    const cliFiles = ['cli/authdb.ts', 'cli/output.ts', 'cli/options.ts', ...readdirSync(join(REPO_ROOT, 'cli/commands')).map((name) => `cli/commands/${name}`)];
+    const codes = new Set<string>([
+      ...ERROR_CODES,
+      // migrate prints its own: MigrateError's first argument
+      ...[...source('src/migrate.ts').matchAll(/new MigrateError\(\s*'([a-z_]+)'/g)].map((match) => match[1]!),
+      ...cliFiles.flatMap((path) => [...source(path).matchAll(/\bcode: '([a-z_]+)'/g)].map((match) => match[1]!)),
+    ]);
+    expect(codes.has('lock_timeout') && codes.has('dependents')).toBe(true);
+    const readme = source('README.md');
+    const reference = readme.slice(readme.indexOf('## CLI reference'), readme.indexOf('## Security model'));
+    expect([...codes].filter((code) => !reference.includes(`| \`${code}\` |`))).toEqual([]);
   });
 
   it('the docs mention a good number of commands and options (the parser finds them)', () => {
