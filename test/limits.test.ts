@@ -117,7 +117,7 @@ describe('keys per provider: at most max_keys usable keys (default 32)', () => {
       server.set('/few', { kind: 'json', body: jwks(...many) });
       const result = await syncProvider(client, await getProvider(client, 'hostile'), { force: true, fetch: FAST });
       expect(result.ok).toBe(false);
-      expect(result.error).toMatch(/already has 4 usable keys, its limit/);
+      expect(result.error).toMatch(/max_keys \(4\); the keys stay as they were/);
       const { rows } = await client.query(
         `SELECT k.kid, k.status FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id WHERE p.name = 'hostile' ORDER BY k.kid`);
       expect(rows).toEqual([{ kid: 'k0', status: 'active' }]);
