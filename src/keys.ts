@@ -252,10 +252,14 @@ export async function addKeys(client: pg.ClientBase, jwks: Record<string, unknow
   }
 }
 
+/** The JWKs of a file (see jwksFromText); read before any connection is opened. */
+export async function readJwksFile(file: string): Promise<Record<string, unknown>[]> {
+  return jwksFromText((await readInput(file)).toString('utf8'), printable(file));
+}
+
 /** Registers every key of a JWKS file (or a single JWK) for a provider: see addKeys. */
 export async function addKeysFromFile(client: pg.ClientBase, options: AddKeysOptions & { file: string }): Promise<AddKeysResult> {
-  const text = (await readInput(options.file)).toString('utf8');
-  return addKeys(client, jwksFromText(text, printable(options.file)), options);
+  return addKeys(client, await readJwksFile(options.file), options);
 }
 
 /** Registers a raw shared secret as an `oct` key pinned to `alg` (HS256/384/512): see addKeys. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { withClient } from '../../src/connection.js';
-import { addHmacSecret, addKeysFromFile, listKeys, readHmacSecret, revokeKeys, type AddKeysResult, type KeySummary } from '../../src/keys.js';
+import { addKeys, hmacJwk, listKeys, readHmacSecret, readJwksFile, revokeKeys, type AddKeysResult, type KeySummary } from '../../src/keys.js';
 import { printable } from '../../src/printable.js';
 import { checkProviderName, checkProviderSettings, InvalidSettingError, SUPPORTED_ALGORITHMS } from '../../src/providers.js';
 import { globalOptions, printJson, printLine, progress } from '../output.js';
@@ -106,12 +106,11 @@ Examples:
           provider: commandOptions.provider!, issuer: commandOptions.issuer, alg: commandOptions.alg,
           subjectPrefix: commandOptions.subjectPrefix, sharedSubjects: commandOptions.sharedSubjects,
         };
-        const secret = commandOptions.file === undefined
-          ? await readHmacSecret({ file: commandOptions.hmacSecretFile, env: commandOptions.hmacSecretEnv })
-          : undefined;
-        const result = await withClient(options.databaseUrl, (client) => secret === undefined
-          ? addKeysFromFile(client, { ...common, file: commandOptions.file! })
-          : addHmacSecret(client, { ...common, secret, alg: commandOptions.alg!, kid: commandOptions.kid }));
+        // the input is read and checked before a connection is opened
+        const jwks = commandOptions.file === undefined
+          ? [hmacJwk(await readHmacSecret({ file: commandOptions.hmacSecretFile, env: commandOptions.hmacSecretEnv }), commandOptions.alg!, commandOptions.kid)]
+          : await readJwksFile(commandOptions.file);
+        const result = await withClient(options.databaseUrl, (client) => addKeys(client, jwks, common));
         if (options.json) return printJson(result);
         if (result.providerCreated && commandOptions.issuer === undefined) {
           progress(`warning: no --issuer given: tokens must carry "iss": "${result.provider}" to match this provider`);
