@@ -301,12 +301,14 @@ describe('keys add --hmac-secret-file / --hmac-secret-env (raw shared secrets)',
   it('never prints the secret: not in keys add, keys list, provider list, or their --json', async () => {
     const db = await fresh();
     const secret = `${randomBytes(24).toString('base64url')}-secret`;
-    const encodings = [secret, Buffer.from(secret).toString('base64url'), Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('hex')];
-    const env = { S: secret };
+    const other = `${randomBytes(24).toString('base64url')}-other`;
+    const encodings = [secret, other].flatMap((value) =>
+      [value, Buffer.from(value).toString('base64url'), Buffer.from(value).toString('base64'), Buffer.from(value).toString('hex')]);
+    const env = { S: secret, OTHER: other };
     const outputs = [
-      await run(db, ['keys', 'add', '--provider', 'p', '--hmac-secret-env', 'S', '--alg', 'HS256'], env),
-      await run(db, ['keys', 'add', '--provider', 'p', '--hmac-secret-env', 'S', '--alg', 'HS256', '--json'], env),
-      await run(db, ['keys', 'add', '--provider', 'p', '--hmac-secret-env', 'S', '--alg', 'HS256', '--kid', 'other'], env), // a conflict
+      await run(db, ['keys', 'add', '--provider', 'p', '--hmac-secret-env', 'S', '--alg', 'HS256', '--kid', 'k'], env),
+      await run(db, ['keys', 'add', '--provider', 'p', '--hmac-secret-env', 'S', '--alg', 'HS256', '--kid', 'k', '--json'], env),
+      await run(db, ['keys', 'add', '--provider', 'p', '--hmac-secret-env', 'OTHER', '--alg', 'HS256', '--kid', 'k'], env), // a conflict
       await run(db, ['keys', 'list']),
       await run(db, ['keys', 'list', '--json']),
       await run(db, ['provider', 'list', '--json']),
