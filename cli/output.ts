@@ -20,9 +20,12 @@ export function globalOptions(command: Command): GlobalOptions {
 /** Whether a JSON document went to stdout already: a failure then adds none (stdout stays one document). */
 let jsonWritten = false;
 
+/** JSON on stdout; the C1 controls and Unicode format characters JSON allows raw are written as \u escapes. */
 export function printJson(value: unknown): void {
   jsonWritten = true;
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  const text = JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  process.stdout.write(`${text}\n`);
 }
 
 export function printLine(line = ''): void {

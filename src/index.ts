@@ -3,7 +3,7 @@ export { withAuth, TransactionAbortedError, type WithAuthOptions } from './with-
 export { migrateUp, migrateDown, migrateStatus, type MigrateResult, type MigrateStatus } from './migrate.js';
 export { authDependents, MigrateError, type MigrateOptions } from './migrate.js';
 export { verifyToken, type VerifyOutcome } from './verify.js';
-export { addKeysFromFile, listKeys, revokeKey, type AddedKey, type KeyRow } from './keys.js';
+export { addKeys, addKeysFromFile, addHmacSecret, listKeys, revokeKey, revokeKeys, type AddedKey, type AddKeysResult, type KeyRow, type KeySummary, type RevokeResult } from './keys.js';
 export { REJECTION_CODES, rejectionOf, type Rejection, type RejectionCode } from './errors.js';
 export { startDev, mintDevToken, parseClaimArguments, prepareDevDatabase, runSqlAs, type DevEnvironment, type DevClaims, type SqlResult } from './dev.js';
 export { ConnectError, NoDatabaseError } from './connection.js';

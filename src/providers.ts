@@ -1,9 +1,11 @@
-// The provider registry: add (with OIDC discovery and a first sync, all or nothing), list, remove.
+// The provider registry: add (with OIDC discovery and a first sync, all or nothing), update, list,
+// remove; and the one statement that creates a provider row, whoever asks (provider add, keys add).
 import type pg from 'pg';
 import { applyKeySet, type ApplyResult } from './jwks/apply.js';
 import { checkFetchUrl, fetchDocument, FetchError, redactUrl, type FetchOptions } from './jwks/fetch.js';
 import { DEFAULT_REFRESH_MAX_SECONDS, DEFAULT_REFRESH_MIN_SECONDS, fetchKeySet, refreshAfterSeconds } from './jwks/keyset.js';
 import type { SkippedKey } from './jwks/parse.js';
+import { printable } from './printable.js';
 
 export interface ProviderConfig {
   id: string;
@@ -105,6 +107,210 @@ export function sharedJwksReason(jwksUrl: string | null, issuer: string | null):
   return null;
 }
 
+/** Every JWS algorithm authdb verifies: the rows of auth.algorithms (RFC 7518 §3.1, RFC 8037 §3.1). */
+export const SUPPORTED_ALGORITHMS = [
+  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA',
+] as const;
+
+/** A setting's value is out of range or malformed: the caller's mistake (the CLI exits 2). */
+export class InvalidSettingError extends Error {
+  readonly code = 'invalid_option';
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+    this.name = 'InvalidSettingError';
+  }
+}
+
+/** A named provider, key or setting does not exist, or a request names more than one. */
+export class RegistryError extends Error {
+  constructor(message: string, readonly code: string, readonly hint?: string) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+/** What a DBA may set on a provider, when registering it and later (`provider update`). */
+export interface ProviderSettings {
+  /** Accepted `aud` values; replaces the list. Empty: `aud` is not checked. */
+  audiences?: string[];
+  /** The `alg` allow-list; absent: the algorithms of the provider's own keys. */
+  algorithms?: string[];
+  leewaySeconds?: number;
+  /** Put in front of `sub` by auth.user_id() (docs/security.md, "Subjects across providers"). */
+  subjectPrefix?: string;
+  /** The provider's subjects are used bare: the DBA states that they name the same users as the first provider's. */
+  sharedSubjects?: boolean;
+  /** Migration 0007: the largest RSA modulus accepted for this provider (docs/security.md §12). */
+  maxRsaBits?: number;
+  /** Migration 0007: the most keys this provider may hold (docs/security.md §12). */
+  maxKeys?: number;
+}
+
+/** The bounds the schema enforces (CHECK constraints of 0001, 0006 and 0007), checked before any SQL. */
+const LIMITS = {
+  leewaySeconds: { flag: '--leeway', min: 0, max: 3600 },
+  maxRsaBits: { flag: '--max-rsa-bits', min: 2048, max: 8192 },
+  maxKeys: { flag: '--max-keys', min: 1, max: 1000 },
+} as const;
+
+export const PROVIDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function checkProviderName(name: string): void {
+  if (!PROVIDER_NAME.test(name)) {
+    throw new InvalidSettingError(`invalid provider name ${JSON.stringify(printable(name))}: 1 to 63 letters, digits, . _ -, starting with a letter or digit`);
+  }
+}
+
+/** Throws InvalidSettingError for the first bad value. */
+export function checkProviderSettings(settings: ProviderSettings): void {
+  if (settings.audiences?.some((audience) => audience === '')) throw new InvalidSettingError('an audience must not be empty');
+  if (settings.algorithms !== undefined) {
+    if (settings.algorithms.length === 0) throw new InvalidSettingError('--algorithms needs at least one algorithm');
+    const unknown = settings.algorithms.filter((alg) => !(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg));
+    if (unknown.length > 0) {
+      throw new InvalidSettingError(`unsupported algorithm(s) in --algorithms: ${unknown.map((alg) => printable(alg)).join(', ')}`,
+        `supported: ${SUPPORTED_ALGORITHMS.join(' ')} (names are case-sensitive)`);
+    }
+  }
+  for (const [field, limit] of Object.entries(LIMITS) as [keyof typeof LIMITS, (typeof LIMITS)[keyof typeof LIMITS]][]) {
+    const value = settings[field];
+    if (value !== undefined && (!Number.isInteger(value) || value < limit.min || value > limit.max)) {
+      throw new InvalidSettingError(`${limit.flag} must be a whole number from ${limit.min} to ${limit.max}`);
+    }
+  }
+  if (settings.subjectPrefix !== undefined && settings.sharedSubjects) {
+    throw new InvalidSettingError('give either --subject-prefix or --shared-subjects, not both');
+  }
+  const prefix = settings.subjectPrefix;
+  if (prefix !== undefined && (prefix === '' || prefix.length > 64 || printable(prefix) !== prefix)) {
+    throw new InvalidSettingError('--subject-prefix must be 1 to 64 characters, without control characters', 'for example --subject-prefix acme:');
+  }
+}
+
+/** Refuses a subject prefix that another provider already has: their users would be one. */
+async function checkPrefixIsFree(client: pg.ClientBase, providerId: string, prefix: string | null): Promise<void> {
+  if (prefix === null) return;
+  const { rows } = await client.query<{ name: string }>(
+    'SELECT name FROM auth.providers WHERE subject_prefix = $1 AND id <> $2', [prefix, providerId]);
+  if (rows[0]) {
+    throw new RegistryError(`provider ${rows[0].name} already has the subject prefix ${JSON.stringify(printable(prefix))}`, 'duplicate_subject_prefix',
+      'choose another with --subject-prefix, or --shared-subjects if both issuers name the same users');
+  }
+}
+
+export interface NewProvider extends ProviderSettings {
+  name: string;
+  issuer: string;
+  jwksUrl?: string | null;
+}
+
+/**
+ * Creates a provider row; must run inside the caller's transaction. Subjects across providers
+ * (docs/security.md): the first provider's `sub` is used bare; every later one gets a subject
+ * prefix (default `NAME:`) unless it shares subjects. Whether a provider is the first is decided
+ * inside the INSERT, under a lock that makes concurrent registrations take turns, so two providers
+ * registered at once cannot both be "the first".
+ */
+export async function createProvider(client: pg.ClientBase, provider: NewProvider): Promise<{ id: string; subjectPrefix: string | null }> {
+  checkProviderName(provider.name);
+  checkProviderSettings(provider);
+  if (provider.issuer === '') throw new InvalidSettingError('the issuer must not be empty');
+  // SHARE ROW EXCLUSIVE conflicts with itself and with writers, not with readers: verification goes on.
+  await client.query('LOCK TABLE auth.providers IN SHARE ROW EXCLUSIVE MODE');
+  const columns: [string, unknown][] = [
+    ['jwks_url', provider.jwksUrl ?? null],
+    ['audiences', provider.audiences ?? []],
+    ['algorithms', provider.algorithms ? [...new Set(provider.algorithms)] : null],
+  ];
+  if (provider.leewaySeconds !== undefined) columns.push(['leeway_seconds', provider.leewaySeconds]);
+  if (provider.maxRsaBits !== undefined) columns.push(['max_rsa_bits', provider.maxRsaBits]);
+  if (provider.maxKeys !== undefined) columns.push(['max_keys', provider.maxKeys]);
+  const values = columns.map((_, index) => `$${index + 5}`);
+  try {
+    const { rows } = await client.query<{ id: string; subject_prefix: string | null }>(
+      `INSERT INTO auth.providers (name, issuer, subject_prefix, ${columns.map(([column]) => column).join(', ')})
+       SELECT $1, $2,
+              CASE WHEN $3::boolean THEN NULL                                -- --shared-subjects
+                   WHEN $4::text IS NOT NULL THEN $4::text                   -- --subject-prefix P
+                   WHEN EXISTS (SELECT FROM auth.providers) THEN $1 || ':'   -- not the first provider
+              END,
+              ${values.join(', ')}
+       RETURNING id, subject_prefix`,
+      [provider.name, provider.issuer, provider.sharedSubjects ?? false, provider.subjectPrefix ?? null, ...columns.map(([, value]) => value)],
+    );
+    const created = { id: String(rows[0]!.id), subjectPrefix: rows[0]!.subject_prefix };
+    await checkPrefixIsFree(client, created.id, created.subjectPrefix);
+    return created;
+  } catch (error) {
+    const e = error as { code?: string; constraint?: string };
+    if (e.code === '23505') {
+      throw e.constraint === 'providers_issuer_key'
+        ? new RegistryError(`another provider already has issuer ${printable(provider.issuer)}`, 'duplicate_issuer')
+        : new RegistryError(`a provider named ${provider.name} already exists`, 'duplicate_provider');
+    }
+    throw error;
+  }
+}
+
+export interface ProviderUpdate {
+  provider: string;
+  changed: string[];
+  audiences: string[];
+  algorithms: string[] | null;
+  leewaySeconds: number;
+  subjectPrefix: string | null;
+  maxRsaBits: number;
+  maxKeys: number;
+  /** Consequences worth a second look: keys that no longer verify, more keys than allowed. */
+  warnings: string[];
+}
+
+/** Changes a provider's settings in one transaction; its keys stay. */
+export async function updateProvider(client: pg.ClientBase, name: string, settings: ProviderSettings): Promise<ProviderUpdate> {
+  checkProviderSettings(settings);
+  const changes: [string, string, unknown][] = [];
+  if (settings.audiences !== undefined) changes.push(['audiences', 'audiences', settings.audiences]);
+  if (settings.algorithms !== undefined) changes.push(['algorithms', 'algorithms', [...new Set(settings.algorithms)]]);
+  if (settings.leewaySeconds !== undefined) changes.push(['leeway_seconds', 'leewaySeconds', settings.leewaySeconds]);
+  if (settings.subjectPrefix !== undefined) changes.push(['subject_prefix', 'subjectPrefix', settings.subjectPrefix]);
+  if (settings.sharedSubjects) changes.push(['subject_prefix', 'subjectPrefix', null]);
+  if (settings.maxRsaBits !== undefined) changes.push(['max_rsa_bits', 'maxRsaBits', settings.maxRsaBits]);
+  if (settings.maxKeys !== undefined) changes.push(['max_keys', 'maxKeys', settings.maxKeys]);
+  if (changes.length === 0) {
+    throw new InvalidSettingError('nothing to change', 'give at least one of --audience, --algorithms, --leeway, --subject-prefix, --shared-subjects, --max-rsa-bits, --max-keys');
+  }
+  await client.query('BEGIN');
+  try {
+    if (settings.subjectPrefix !== undefined) await client.query('LOCK TABLE auth.providers IN SHARE ROW EXCLUSIVE MODE');
+    const { rows } = await client.query(
+      `UPDATE auth.providers SET ${changes.map(([column], index) => `${column} = $${index + 2}`).join(', ')}
+        WHERE name = $1
+        RETURNING id, audiences, algorithms, leeway_seconds, subject_prefix, max_rsa_bits, max_keys`,
+      [name, ...changes.map(([, , value]) => value)],
+    );
+    const row = rows[0];
+    if (!row) throw new RegistryError(`no provider named ${printable(name)}`, 'unknown_provider', 'see `authdb provider list`');
+    await checkPrefixIsFree(client, String(row.id), row.subject_prefix);
+
+    const warnings: string[] = [];
+    const { rows: [keys] } = await client.query<{ algs: string[] | null; count: number }>(
+      `SELECT pg_catalog.array_agg(DISTINCT alg ORDER BY alg) AS algs, pg_catalog.count(*)::int AS count
+         FROM auth.keys WHERE provider_id = $1 AND status <> 'revoked'`, [row.id]);
+    const orphaned = row.algorithms ? (keys?.algs ?? []).filter((alg) => !(row.algorithms as string[]).includes(alg)) : [];
+    if (orphaned.length > 0) warnings.push(`the provider's ${orphaned.join(', ')} key(s) no longer verify: their algorithm is not in --algorithms`);
+    if ((keys?.count ?? 0) > row.max_keys) warnings.push(`the provider holds ${keys!.count} keys, more than --max-keys ${row.max_keys}`);
+    await client.query('COMMIT');
+    return {
+      provider: name, changed: [...new Set(changes.map(([, field]) => field))],
+      audiences: row.audiences, algorithms: row.algorithms, leewaySeconds: row.leeway_seconds,
+      subjectPrefix: row.subject_prefix, maxRsaBits: row.max_rsa_bits, maxKeys: row.max_keys, warnings,
+    };
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  }
+}
+
 /** OpenID Connect Discovery 1.0 §4: the jwks_uri of an issuer, whose document must name it exactly. */
 export async function discoverJwksUrl(issuer: string, options: FetchOptions = {}): Promise<{ jwksUrl: string; configurationUrl: string }> {
   const configurationUrl = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
@@ -127,14 +333,11 @@ export async function discoverJwksUrl(issuer: string, options: FetchOptions = {}
   return { jwksUrl: document.jwks_uri, configurationUrl };
 }
 
-export interface AddProviderOptions {
+export interface AddProviderOptions extends ProviderSettings {
   name: string;
   issuer?: string;
   jwksUrl?: string;
   discover?: boolean;
-  audiences?: string[];
-  algorithms?: string[];
-  leewaySeconds?: number;
   graceSeconds?: number;
   refreshMinSeconds?: number;
   refreshMaxSeconds?: number;
@@ -149,11 +352,12 @@ export interface AddProviderResult extends ApplyResult {
   jwksUrl: string;
   skipped: SkippedKey[];
   nextRefreshAt: Date;
+  subjectPrefix: string | null;
 }
 
 function checkSeconds(label: string, value: number | undefined, min: number, max: number): void {
   if (value === undefined) return;
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${label} must be a whole number of seconds from ${min} to ${max}`);
+  if (!Number.isInteger(value) || value < min || value > max) throw new InvalidSettingError(`${label} must be a whole number of seconds from ${min} to ${max}`);
 }
 
 /**
@@ -162,12 +366,9 @@ function checkSeconds(label: string, value: number | undefined, min: number, max
  * nothing behind.
  */
 export async function addProvider(client: pg.ClientBase, options: AddProviderOptions): Promise<AddProviderResult> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(options.name)) {
-    throw new Error(`invalid provider name ${JSON.stringify(options.name)}: 1 to 63 letters, digits, . _ -, starting with a letter or digit`);
-  }
+  checkProviderName(options.name);
+  checkProviderSettings(options);
   const audiences = options.audiences ?? [];
-  if (audiences.some((audience) => audience === '')) throw new Error('an audience must not be empty');
-  checkSeconds('--leeway', options.leewaySeconds, 0, 3600);
   checkSeconds('--grace', options.graceSeconds, 0, 2592000);
   checkSeconds('--refresh-min', options.refreshMinSeconds, 1, 2592000);
   checkSeconds('--refresh-max', options.refreshMaxSeconds, 1, 2592000);
@@ -179,18 +380,18 @@ export async function addProvider(client: pg.ClientBase, options: AddProviderOpt
   let jwksUrl = options.jwksUrl;
   let discoveredFrom: string | null = null;
   if (options.discover) {
-    if (!options.issuer) throw new Error('--discover needs --issuer: the configuration is read from ISSUER/.well-known/openid-configuration');
-    if (jwksUrl) throw new Error('give either --jwks-url or --discover, not both');
+    if (!options.issuer) throw new InvalidSettingError('--discover needs --issuer: the configuration is read from ISSUER/.well-known/openid-configuration');
+    if (jwksUrl) throw new InvalidSettingError('give either --jwks-url or --discover, not both');
     const discovered = await discoverJwksUrl(options.issuer, fetchOptions);
     jwksUrl = discovered.jwksUrl;
     discoveredFrom = discovered.configurationUrl;
   }
-  if (!jwksUrl) throw new Error('a JWKS URL is needed: --jwks-url URL, or --issuer ISS --discover');
+  if (!jwksUrl) throw new InvalidSettingError('a JWKS URL is needed: --jwks-url URL, or --issuer ISS --discover');
   checkFetchUrl(jwksUrl, fetchOptions.allowHttp);
   const issuer = options.issuer ?? options.name;
   const shared = sharedJwksReason(jwksUrl, issuer);
   if (shared && audiences.length === 0) {
-    throw new Error(`provider ${options.name} needs --audience: ${shared}, so without an audience check any of them would be accepted`);
+    throw new InvalidSettingError(`provider ${options.name} needs --audience: ${shared}, so without an audience check any of them would be accepted`);
   }
 
   // Refuse a duplicate before fetching anything (the insert below re-checks under its constraints).
@@ -206,9 +407,7 @@ export async function addProvider(client: pg.ClientBase, options: AddProviderOpt
 
   await client.query('BEGIN');
   try {
-    await client.query('SELECT auth.add_provider($1, $2, $3, $4, $5, $6)', [
-      options.name, issuer, jwksUrl, audiences, options.algorithms ?? null, options.leewaySeconds ?? 30,
-    ]);
+    const { subjectPrefix } = await createProvider(client, { ...options, issuer, jwksUrl });
     await client.query(
       `UPDATE auth.providers
           SET grace_seconds = $2, refresh_min_seconds = $3, refresh_max_seconds = $4, allow_http = $5, discovered_from = $6
@@ -226,7 +425,7 @@ export async function addProvider(client: pg.ClientBase, options: AddProviderOpt
     await client.query('COMMIT');
     return {
       provider: options.name, issuer, jwksUrl: redactUrl(jwksUrl), ...applied,
-      skipped: [...keySet.skipped, ...applied.skipped], nextRefreshAt: rows[0]!.next_refresh_at,
+      skipped: [...keySet.skipped, ...applied.skipped], nextRefreshAt: rows[0]!.next_refresh_at, subjectPrefix,
     };
   } catch (error) {
     await client.query('ROLLBACK');
@@ -250,12 +449,18 @@ export interface ProviderSummary {
   lastError: string | null;
   lastErrorAt: Date | null;
   nextRefreshAt: Date | null;
+  leewaySeconds: number;
+  /** NULL: the provider's `sub` is used bare by auth.user_id(). */
+  subjectPrefix: string | null;
+  maxRsaBits: number;
+  maxKeys: number;
 }
 
 export async function listProviders(client: pg.ClientBase): Promise<ProviderSummary[]> {
   const { rows } = await client.query(
     `SELECT p.name, p.issuer, p.jwks_url, p.audiences, p.algorithms, p.grace_seconds,
             p.last_synced_at, p.last_error, p.last_error_at, p.next_refresh_at,
+            p.leeway_seconds, p.subject_prefix, p.max_rsa_bits, p.max_keys,
             pg_catalog.count(k.id) FILTER (WHERE k.status = 'active')::int AS active,
             pg_catalog.count(k.id) FILTER (WHERE k.status = 'retired')::int AS retired,
             pg_catalog.count(k.id) FILTER (WHERE k.status = 'revoked')::int AS revoked
@@ -274,6 +479,10 @@ export async function listProviders(client: pg.ClientBase): Promise<ProviderSumm
     lastError: row.last_error,
     lastErrorAt: row.last_error_at,
     nextRefreshAt: row.next_refresh_at,
+    leewaySeconds: row.leeway_seconds,
+    subjectPrefix: row.subject_prefix,
+    maxRsaBits: row.max_rsa_bits,
+    maxKeys: row.max_keys,
   }));
 }
 
@@ -282,7 +491,7 @@ export async function removeProvider(client: pg.ClientBase, name: string): Promi
   await client.query('BEGIN');
   try {
     const { rows } = await client.query<{ id: string }>('SELECT id FROM auth.providers WHERE name = $1 FOR UPDATE', [name]);
-    if (!rows[0]) throw new Error(`no provider named ${name}`);
+    if (!rows[0]) throw new RegistryError(`no provider named ${printable(name)}`, 'unknown_provider', 'see `authdb provider list`');
     const keys = await client.query('DELETE FROM auth.keys WHERE provider_id = $1', [rows[0].id]);
     await client.query('DELETE FROM auth.providers WHERE id = $1', [rows[0].id]);
     await client.query('COMMIT');
