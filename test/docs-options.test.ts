@@ -30,18 +30,7 @@ const NOT_INVOCATIONS: Record<string, string> = {
  * Options and commands the docs describe that land with a branch not merged yet. Once the binary
  * has one, this test fails until its entry is removed: nothing stays excused after it exists.
  */
-const PROVIDERS_BRANCH = 'lands with the providers branch (CHANGELOG 0.2.0, Added)';
-const PENDING: Record<string, string> = {
-  'authdb provider update': PROVIDERS_BRANCH,
-  'authdb provider add --subject-prefix': PROVIDERS_BRANCH,
-  'authdb provider add --shared-subjects': PROVIDERS_BRANCH,
-  'authdb provider add --max-rsa-bits': PROVIDERS_BRANCH,
-  'authdb provider add --max-keys': PROVIDERS_BRANCH,
-  'authdb keys add --hmac-secret-file': PROVIDERS_BRANCH,
-  'authdb keys add --hmac-secret-env': PROVIDERS_BRANCH,
-  'authdb keys add --kid': PROVIDERS_BRANCH,
-  'authdb keys revoke --thumbprint': PROVIDERS_BRANCH,
-};
+const PENDING: Record<string, string> = {};
 
 interface CommandNode {
   options: Set<string>;
