@@ -73,7 +73,7 @@ export async function connect(client: pg.Client): Promise<void> {
 }
 
 /**
- * Security model §9: on an admin connection nothing another login created may resolve ahead of the
+ * docs/security.md §9: on an admin connection nothing another login created may resolve ahead of the
  * catalog. Relations and functions resolve in pg_catalog first, and pg_temp (this session's own) last;
  * SQL sent on such a connection still qualifies what it calls.
  */

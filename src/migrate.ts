@@ -1,7 +1,7 @@
 // `authdb migrate`: versioned migrations by node-pg-migrate, then the current function set, all
 // under one advisory lock so that concurrent runs serialize and leave one consistent schema.
 //
-// Security model §9 (docs/security.md): these run with the DBA's rights, so nothing another login
+// docs/security.md §9: these run with the DBA's rights, so nothing another login
 // created may run inside them. Every entry point pins search_path on the client it is handed (and
 // gives the caller's value back), every call is qualified, and the bookkeeping table in `public`,
 // where on Postgres 14 (or with CREATE granted on it) any login can create a table first, is used
@@ -198,7 +198,7 @@ export const LEDGER_PROBLEM_QUERY = `SELECT CASE
 /** The hint for a refused bookkeeping table: look at it, then drop it. */
 export const LEDGER_HINT = `inspect it and drop it (DROP TABLE ${LEDGER}) if authdb did not create it, then run again`;
 
-/** Refuses a bookkeeping table someone else could have planted code in (security model §9). */
+/** Refuses a bookkeeping table someone else could have planted code in (docs/security.md §9). */
 async function checkLedger(client: pg.ClientBase): Promise<void> {
   const { rows } = await client.query<{ problem: string | null }>(LEDGER_PROBLEM_QUERY);
   const problem = rows[0]?.problem;

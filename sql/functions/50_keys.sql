@@ -182,7 +182,7 @@ BEGIN
 END
 $$;
 
--- Revokes every key with this kid at once (security model §6: revocation is immediate).
+-- Revokes every key with this kid at once (docs/security.md §6: revocation is immediate).
 -- The provider is needed only when two providers share the kid. Returns the number revoked.
 CREATE OR REPLACE FUNCTION auth.revoke_key(p_kid text, p_provider text DEFAULT NULL)
 RETURNS int

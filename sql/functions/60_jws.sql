@@ -20,7 +20,7 @@ CREATE OR REPLACE FUNCTION auth._jws_parse(
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-  -- Security model §5: tokens over 16 KiB are refused before anything is decoded.
+  -- docs/security.md §5: tokens over 16 KiB are refused before anything is decoded.
   c_max_octets CONSTANT int := 16384;
   c_max_open   CONSTANT int := 256;
   c_max_commas CONSTANT int := 1024;

@@ -1,4 +1,4 @@
--- Claim validation (RFC 7519 §4.1), run only after the signature verified (security model §5):
+-- Claim validation (RFC 7519 §4.1), run only after the signature verified (docs/security.md §5):
 -- exp required by default, nbf and iat honoured, all with the provider's leeway; iss equal to the
 -- provider's issuer; aud (string or array) containing one of the provider's audiences, when it has
 -- any; sub a non-empty string. Returns the moment the identity stops being valid (exp + leeway,

@@ -1,6 +1,6 @@
 -- Token verification, in the order of RFC 7515 §5.2 and RFC 7519 §7.2: parse; find the provider by
--- `iss` and the key by `kid` and `alg` (security model §1); verify the signature; validate claims.
--- Verification reads only: it works on a read-only hot standby (security model §7).
+-- `iss` and the key by `kid` and `alg` (docs/security.md §1); verify the signature; validate claims.
+-- Verification reads only: it works on a read-only hot standby (docs/security.md §7).
 
 -- The provider a token names in `iss`. The claim is read before the signature is checked, only to
 -- choose keys; it is checked again, with every other claim, after the signature verified.
@@ -102,7 +102,7 @@ BEGIN
         IF NOT auth._key_usable(v_key) THEN
           PERFORM auth._require_usable_key(v_key);
         END IF;
-        -- Security model §1: the key is pinned to the header's alg, which the allow-list must hold.
+        -- docs/security.md §1: the key is pinned to the header's alg, which the allow-list must hold.
         IF (v_hit.provider).algorithms IS NOT NULL AND NOT v_key.alg = ANY ((v_hit.provider).algorithms) THEN
           PERFORM auth._reject('unsupported_algorithm', format('provider %s does not allow %s', (v_hit.provider).name, v_key.alg));
         END IF;
@@ -120,7 +120,7 @@ BEGIN
   v_token := auth._jws_parse(p_jwt);
   claims := v_token.claims;
   v_provider := auth._token_provider(v_token.header, claims);
-  -- Security model §1: the provider's allow-list must hold the header's alg.
+  -- docs/security.md §1: the provider's allow-list must hold the header's alg.
   IF v_provider.algorithms IS NOT NULL AND NOT (v_token.algorithm).alg = ANY (v_provider.algorithms) THEN
     PERFORM auth._reject('unsupported_algorithm', format('provider %s does not allow %s', v_provider.name, (v_token.algorithm).alg));
   END IF;
@@ -131,7 +131,7 @@ BEGIN
      WHERE k.provider_id = v_provider.id AND k.kid = v_kid AND k.alg = (v_token.algorithm).alg;
     IF NOT FOUND THEN
       IF EXISTS (SELECT 1 FROM auth.keys AS k WHERE k.provider_id = v_provider.id AND k.kid = v_kid) THEN
-        -- security model §1: a key is pinned to its algorithm (this is what stops HS256-with-the-RSA-key)
+        -- docs/security.md §1: a key is pinned to its algorithm (this is what stops HS256-with-the-RSA-key)
         PERFORM auth._reject('unsupported_algorithm', format('key %s is not registered for %s', v_kid, (v_token.algorithm).alg));
       END IF;
       PERFORM auth._reject('unknown_key', format('provider %s has no key %s', v_provider.name, v_kid));

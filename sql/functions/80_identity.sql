@@ -1,4 +1,4 @@
--- The identity of this transaction or session (security model §2–§3, §11).
+-- The identity of this transaction or session (docs/security.md §2–§3, §11).
 --
 -- One setting, `authdb.identity`, holds
 --   `<scope>|<valid until>|<key id>|<seal>|<prefix length>|<subject prefix><claims>`.

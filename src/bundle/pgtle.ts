@@ -22,7 +22,7 @@ export function pgTleScript(sources: BundleSources): string {
   );
   const body = `
 BEGIN
-  -- Security model §9: nothing another login created resolves ahead of the catalog here.
+  -- docs/security.md §9: nothing another login created resolves ahead of the catalog here.
   PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   IF EXISTS (SELECT 1 FROM pgtle.available_extension_versions() AS v WHERE v.name = ${name} AND v.version = ${version}) THEN
     RAISE NOTICE 'authdb ${sources.version} is already registered with pg_tle';

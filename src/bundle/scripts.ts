@@ -22,7 +22,7 @@ export function functionSetSections(functions: SqlFile[]): string[] {
 }
 
 /**
- * First statement of every script (security model §9): nothing another login created in public
+ * First statement of every script (docs/security.md §9): nothing another login created in public
  * may resolve ahead of the catalog while the script runs with the installer's rights. Local to the
  * script's transaction (CREATE/ALTER EXTENSION, or the SQL file's single statement).
  */

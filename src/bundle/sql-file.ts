@@ -4,7 +4,7 @@
 // public.authdb_migrations (node-pg-migrate's table, same layout) and records it there, then
 // reinstalls the function set when its digest differs. A database installed this way is a
 // migrate-managed database: `authdb migrate` sees every migration as applied, and can take over.
-// Like `authdb migrate` (security model §9), it pins search_path for its own transaction and
+// Like `authdb migrate` (docs/security.md §9), it pins search_path for its own transaction and
 // refuses a bookkeeping table that someone else could have planted code in.
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, LEDGER_HINT, LEDGER_PROBLEM_QUERY, LOCK_HOLDERS_QUERY, MIGRATE_LOCK_KEY, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from '../migrate.js';
 import { functionsDigest, recordInstallation, splitMigration } from '../sources.js';

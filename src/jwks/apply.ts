@@ -182,7 +182,7 @@ export async function applyKeySet(client: pg.ClientBase, providerName: string, k
       result.skipped.push({ kid: key.kid, reason: `refused by the database: ${(error as Error).message}` });
     }
   }
-  // A set whose keys the database refused entirely changes nothing (security model §6).
+  // A set whose keys the database refused entirely changes nothing (docs/security.md §6).
   if (usable === 0) {
     throw new NoUsableKeyError(
       `no usable key in the set (${result.skipped.map((s) => `${s.kid ?? '?'}: ${s.reason}`).join('; ')})`,
