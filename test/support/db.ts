@@ -59,12 +59,12 @@ export async function inRolledBackTransaction<T>(pool: pg.Pool, fn: (client: pg.
 }
 
 /** The SQLSTATE and message of the error `promise` rejects with; fails when it resolves. */
-export async function pgError(promise: Promise<unknown>): Promise<{ code: string; message: string; detail?: string }> {
+export async function pgError(promise: Promise<unknown>): Promise<{ code: string; message: string; detail?: string; hint?: string }> {
   try {
     await promise;
   } catch (error) {
     const e = error as pg.DatabaseError;
-    return { code: e.code ?? '', message: e.message, detail: e.detail };
+    return { code: e.code ?? '', message: e.message, detail: e.detail, hint: e.hint };
   }
   throw new Error('expected the query to fail, but it succeeded');
 }
