@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import { printable } from './printable.js';
 import { createProvider, InvalidSettingError, RegistryError, type ProviderSettings } from './providers.js';
+import { AuthdbError } from './errors.js';
 
 export interface KeyRow {
   provider: string;
@@ -54,10 +55,9 @@ export interface AddKeysOptions extends Pick<ProviderSettings, 'subjectPrefix' |
 }
 
 /** A file or secret the user pointed at cannot be used; nothing was written. */
-export class KeyInputError extends Error {
-  constructor(message: string, readonly code: string, readonly hint?: string) {
-    super(message);
-    this.name = 'KeyInputError';
+export class KeyInputError extends AuthdbError {
+  constructor(message: string, code: string, hint?: string) {
+    super(code, message, { hint });
   }
 }
 

@@ -7,6 +7,7 @@ import { checkFetchUrl, fetchDocument, FetchError, redactUrl, type FetchOptions 
 import { DEFAULT_REFRESH_MAX_SECONDS, DEFAULT_REFRESH_MIN_SECONDS, fetchKeySet, refreshAfterSeconds } from './jwks/keyset.js';
 import type { SkippedKey } from './jwks/parse.js';
 import { printable } from './printable.js';
+import { AuthdbError } from './errors.js';
 
 export interface ProviderConfig {
   id: string;
@@ -111,19 +112,17 @@ export function sharedJwksReason(jwksUrl: string | null, issuer: string | null):
 export { SUPPORTED_ALGORITHMS };
 
 /** A setting's value is out of range or malformed: the caller's mistake (the CLI exits 2). */
-export class InvalidSettingError extends Error {
-  readonly code = 'invalid_option';
-  constructor(message: string, readonly hint?: string) {
-    super(message);
-    this.name = 'InvalidSettingError';
+export class InvalidSettingError extends AuthdbError {
+  declare readonly code: 'invalid_option';
+  constructor(message: string, hint?: string) {
+    super('invalid_option', message, { hint });
   }
 }
 
 /** A named provider, key or setting does not exist, or a request names more than one. */
-export class RegistryError extends Error {
-  constructor(message: string, readonly code: string, readonly hint?: string) {
-    super(message);
-    this.name = 'RegistryError';
+export class RegistryError extends AuthdbError {
+  constructor(message: string, code: string, hint?: string) {
+    super(code, message, { hint });
   }
 }
 

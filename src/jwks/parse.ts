@@ -9,6 +9,7 @@
 import { X509Certificate } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
 import { algorithm, ALGORITHMS, PRIVATE_MEMBERS } from '../algorithms.js';
+import { AuthdbError } from '../errors.js';
 
 /** An asymmetric JWS algorithm authdb verifies, with the key type and curve it needs (this path registers no oct keys). */
 const asymmetric = (name: string) => {
@@ -42,10 +43,10 @@ export interface ParsedKeySet {
   skipped: SkippedKey[];
 }
 
-export class KeySetError extends Error {
+/** The document is unusable as a whole (not JSON, no keys, too many, none usable). */
+export class KeySetError extends AuthdbError {
   constructor(message: string) {
-    super(message);
-    this.name = 'KeySetError';
+    super('invalid_key_set', message);
   }
 }
 
