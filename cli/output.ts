@@ -1,9 +1,10 @@
 // Output conventions shared by every command: human lines on stdout, `--json` for machines,
 // and on failure one line on stderr (`--verbose` adds the stack, SQLSTATE and DETAIL), with
 // `{"error":{"code","message","hint"}}` on stdout under `--json`. Exit 2 for usage errors, else 1.
+// The library's errors (AuthdbError, src/errors.ts) keep their hint; their codes map onto ERROR_CODES.
 import { CommanderError, type Command } from 'commander';
 import { ConnectError, NoDatabaseError } from '../src/connection.js';
-import { rejectionOf } from '../src/errors.js';
+import { AuthdbError, rejectionOf } from '../src/errors.js';
 
 export interface GlobalOptions {
   databaseUrl?: string;
@@ -109,6 +110,11 @@ export function describeFailure(error: unknown): Failure {
       ? 'check the host and port (a firewall or a proxy that never answers); raise --connect-timeout or PGCONNECT_TIMEOUT for a slow network'
       : 'check the host, port and that the server is running';
     return { code: error.code, message, hint, exitCode: 1 };
+  }
+  if (error instanceof AuthdbError) {
+    // the library's own errors: the code when it is one of the CLI's, else `failed`; the library's hint
+    const code = (ERROR_CODES as readonly string[]).includes(error.code) ? error.code as ErrorCode : 'failed';
+    return { code, message, hint: error.hint ?? VERBOSE_HINT, exitCode: 1 };
   }
   const rejection = rejectionOf(error);
   if (rejection) {

@@ -1,27 +1,24 @@
 // Which database a command talks to: --database-url, else DATABASE_URL, else the libpq PG* variables;
 // and how long it waits for that database to answer.
 import pg from 'pg';
+import { AuthdbError } from './errors.js';
 
-export class NoDatabaseError extends Error {
-  readonly code = 'no_database';
+export class NoDatabaseError extends AuthdbError {
+  declare readonly code: 'no_database';
   constructor() {
     super(
+      'no_database',
       'no database given: pass --database-url URL, or set DATABASE_URL or the PG* variables ' +
         '(run `npx authdb dev` for a local Postgres with authdb installed)',
     );
-    this.name = 'NoDatabaseError';
   }
 }
 
 /** Connecting failed: `connect_timeout` when the server did not answer in time, else `connect_failed`. */
-export class ConnectError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'connect_timeout' | 'connect_failed',
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'ConnectError';
+export class ConnectError extends AuthdbError {
+  declare readonly code: 'connect_timeout' | 'connect_failed';
+  constructor(message: string, code: 'connect_timeout' | 'connect_failed', options?: { cause?: unknown }) {
+    super(code, message, { cause: options?.cause });
   }
 }
 

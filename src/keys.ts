@@ -1,10 +1,12 @@
 // The key store seen from Node: register static keys (a JWKS file, or a raw HMAC secret), list
 // them, revoke them. Validation and precomputation happen in SQL (auth.add_key), so every install
 // path shares them; this module decides what one `keys add` means: all of it, or none of it.
+import { ALGORITHMS } from './algorithms.js';
 import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import { printable } from './printable.js';
 import { createProvider, InvalidSettingError, RegistryError, type ProviderSettings } from './providers.js';
+import { AuthdbError } from './errors.js';
 
 export interface KeyRow {
   provider: string;
@@ -53,10 +55,9 @@ export interface AddKeysOptions extends Pick<ProviderSettings, 'subjectPrefix' |
 }
 
 /** A file or secret the user pointed at cannot be used; nothing was written. */
-export class KeyInputError extends Error {
-  constructor(message: string, readonly code: string, readonly hint?: string) {
-    super(message);
-    this.name = 'KeyInputError';
+export class KeyInputError extends AuthdbError {
+  constructor(message: string, code: string, hint?: string) {
+    super(code, message, { hint });
   }
 }
 
@@ -97,7 +98,9 @@ async function readInput(file: string): Promise<Buffer> {
  * The minimum secret length of each HMAC algorithm: RFC 7518 §3.2, "a key of the same size as the
  * hash output … or larger MUST be used". auth.add_key enforces it too.
  */
-export const HMAC_SECRET_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
+export const HMAC_SECRET_BYTES: Record<string, number> = Object.fromEntries(
+  Object.entries(ALGORITHMS).filter(([, row]) => row.family === 'hmac').map(([alg, row]) => [alg, row.hashBytes]),
+);
 
 /** No HMAC secret is this long (RFC 2104 §3 hashes longer keys anyway): a bigger file is the wrong file. */
 const MAX_SECRET_BYTES = 4096;

@@ -21,6 +21,7 @@ import {
   recordInstallation,
   STALE_ROUTINES_QUERY,
 } from './sources.js';
+import { AuthdbError } from './errors.js';
 
 /** Advisory-lock key shared by every authdb process that changes the schema. */
 export const MIGRATE_LOCK_KEY = 0x61757468_6462n; // "authdb"
@@ -72,18 +73,17 @@ export interface MigrateOptions {
 }
 
 /** A failure of `migrate` with a stable code, the cause and the fix on one line. */
-export class MigrateError extends Error {
+export class MigrateError extends AuthdbError {
   constructor(
-    readonly code: string,
+    code: string,
     message: string,
-    readonly hint?: string,
+    hint?: string,
     /** `dependents`: the user's objects that depend on the auth schema, one readable line each. */
     readonly objects: string[] = [],
     /** The server's error behind it (its SQLSTATE, DETAIL and WHERE, for a verbose report). */
     cause?: unknown,
   ) {
-    super(hint ? `${message}; ${hint}` : message, cause === undefined ? undefined : { cause });
-    this.name = 'MigrateError';
+    super(code, hint ? `${message}; ${hint}` : message, { hint, cause });
   }
 }
 

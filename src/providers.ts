@@ -1,11 +1,13 @@
 // The provider registry: add (with OIDC discovery and a first sync, all or nothing), update, list,
 // remove; and the one statement that creates a provider row, whoever asks (provider add, keys add).
+import { SUPPORTED_ALGORITHMS } from './algorithms.js';
 import type pg from 'pg';
 import { applyKeySet, type ApplyResult } from './jwks/apply.js';
 import { checkFetchUrl, fetchDocument, FetchError, redactUrl, type FetchOptions } from './jwks/fetch.js';
 import { DEFAULT_REFRESH_MAX_SECONDS, DEFAULT_REFRESH_MIN_SECONDS, fetchKeySet, refreshAfterSeconds } from './jwks/keyset.js';
 import type { SkippedKey } from './jwks/parse.js';
 import { printable } from './printable.js';
+import { AuthdbError } from './errors.js';
 
 export interface ProviderConfig {
   id: string;
@@ -107,25 +109,20 @@ export function sharedJwksReason(jwksUrl: string | null, issuer: string | null):
   return null;
 }
 
-/** Every JWS algorithm authdb verifies: the rows of auth.algorithms (RFC 7518 §3.1, RFC 8037 §3.1). */
-export const SUPPORTED_ALGORITHMS = [
-  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA',
-] as const;
+export { SUPPORTED_ALGORITHMS };
 
 /** A setting's value is out of range or malformed: the caller's mistake (the CLI exits 2). */
-export class InvalidSettingError extends Error {
-  readonly code = 'invalid_option';
-  constructor(message: string, readonly hint?: string) {
-    super(message);
-    this.name = 'InvalidSettingError';
+export class InvalidSettingError extends AuthdbError {
+  declare readonly code: 'invalid_option';
+  constructor(message: string, hint?: string) {
+    super('invalid_option', message, { hint });
   }
 }
 
 /** A named provider, key or setting does not exist, or a request names more than one. */
-export class RegistryError extends Error {
-  constructor(message: string, readonly code: string, readonly hint?: string) {
-    super(message);
-    this.name = 'RegistryError';
+export class RegistryError extends AuthdbError {
+  constructor(message: string, code: string, hint?: string) {
+    super(code, message, { hint });
   }
 }
 
@@ -147,7 +144,7 @@ export interface ProviderSettings {
 }
 
 /** The bounds the schema enforces (CHECK constraints of 0001, 0006 and 0007), checked before any SQL. */
-const LIMITS = {
+export const LIMITS = {
   leewaySeconds: { flag: '--leeway', min: 0, max: 3600 },
   maxRsaBits: { flag: '--max-rsa-bits', min: 2048, max: 8192 },
   maxKeys: { flag: '--max-keys', min: 1, max: 1000 },

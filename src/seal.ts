@@ -3,6 +3,7 @@
 // backend: identities read as none, cache entries as misses (the next auth.init verifies again).
 import type pg from 'pg';
 import { pinSearchPath } from './connection.js';
+import { AuthdbError } from './errors.js';
 
 export interface SealRotation {
   /** How many secrets this installation has had: 1 at install, one more per rotation. */
@@ -10,13 +11,10 @@ export interface SealRotation {
   rotatedAt: Date;
 }
 
-export class SealRotationError extends Error {
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-    this.name = 'SealRotationError';
+export class SealRotationError extends AuthdbError {
+  declare readonly hint: string;
+  constructor(message: string, hint: string) {
+    super('seal_rotation_refused', message, { hint });
   }
 }
 

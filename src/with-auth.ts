@@ -11,6 +11,7 @@
 // SET ROLE or SET search_path (a request can COMMIT mid-way and run as the login role) — is undone
 // in the COMMIT round trip. Other settings and the verified-token cache (`authdb.vcache_*`) stay.
 import type pg from 'pg';
+import { AuthdbError } from './errors.js';
 
 export interface WithAuthOptions {
   /** Role for requests with a token (default `authenticated`). */
@@ -26,10 +27,9 @@ export interface WithAuthOptions {
 }
 
 /** Thrown when `fn` resolved but its transaction had already failed, so COMMIT rolled back. */
-export class TransactionAbortedError extends Error {
+export class TransactionAbortedError extends AuthdbError {
   constructor() {
-    super('withAuth: the transaction failed inside fn (an error was caught there), so it was rolled back');
-    this.name = 'TransactionAbortedError';
+    super('transaction_aborted', 'withAuth: the transaction failed inside fn (an error was caught there), so it was rolled back');
   }
 }
 

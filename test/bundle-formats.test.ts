@@ -1,6 +1,5 @@
 // The bundle formats without a server install: pg_tle registration against a stand-in pgtle
 // schema (pg_tle itself is not available here), quoting, sql/releases.json, and the CLI.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleFiles, extensionBundle, packageSources, parseReleases, pgTleScript, type BundleSources } from '../src/bundle.js';
 import { dollarQuote } from '../src/bundle/quote.js';
 import { packageRoot, type SqlFile } from '../src/sources.js';
+import { authdb, expectOneLineError, jsonOutput } from './support/cli.js';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 
 // What pg_tle's registration functions receive, recorded instead of acted on.
@@ -127,16 +127,10 @@ describe('quoting and releases', () => {
 });
 
 describe('authdb bundle (CLI)', () => {
-  const cli = (args: string[]) =>
-    execFileSync(join(packageRoot(), 'node_modules', '.bin', 'tsx'), [join(packageRoot(), 'cli', 'authdb.ts'), ...args], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-
-  it('writes the extension files and reports them as JSON', () => {
+  it('writes the extension files and reports them as JSON', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authdb-bundle-cli-'));
     try {
-      const result = JSON.parse(cli(['--json', 'bundle', '--format', 'extension', '--out', dir])) as { files: { name: string }[] };
+      const result = jsonOutput<{ files: { name: string }[] }>(await authdb(['--json', 'bundle', '--format', 'extension', '--out', dir]));
       const version = packageSources().version;
       const names = ['authdb.control', `authdb--${version}.sql`, `authdb--0.1.0--${version}.sql`];
       expect(readdirSync(dir).sort()).toEqual([...names].sort());
@@ -147,14 +141,9 @@ describe('authdb bundle (CLI)', () => {
     }
   });
 
-  it('prints a single-file format to stdout, and fails with one line for a multi-file one', () => {
-    expect(cli(['bundle', '--format', 'sql', '--out', '-'])).toMatch(/^-- authdb .*\nDO \$authdb_install\$/s);
-    let stderr = '';
-    try {
-      cli(['bundle', '--format', 'extension', '--out', '-']);
-    } catch (error) {
-      stderr = (error as { stderr: string }).stderr;
-    }
-    expect(stderr.trim()).toBe('authdb: --out - needs a single-file format; extension writes 3 files');
+  it('prints a single-file format to stdout, and fails with one line for a multi-file one', async () => {
+    expect((await authdb(['bundle', '--format', 'sql', '--out', '-'])).stdout).toMatch(/^-- authdb .*\nDO \$authdb_install\$/s);
+    const multi = await authdb(['bundle', '--format', 'extension', '--out', '-']);
+    expectOneLineError(multi, 1, /^authdb: --out - needs a single-file format; extension writes 3 files\n$/);
   });
 });

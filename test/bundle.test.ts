@@ -12,7 +12,8 @@ import { extensionBundle, installScript, packageSources, sqlFileScript, type Bun
 import { migrateStatus, migrateUp } from '../src/migrate.js';
 import { functionsDigest, type SqlFile } from '../src/sources.js';
 import { pgError } from './support/db.js';
-import { DEBIAN_PG_BIN, debianPgUnavailable, startDebianCluster, type DebianCluster } from './support/debian-pg.js';
+import { authCatalog, type CatalogSnapshot } from './support/catalog.js';
+import { DEBIAN_PG_BIN, debianPgUnavailable, startDebianCluster, type DebianCluster } from './support/pg-cluster.js';
 import { TestIssuer } from './support/tokens.js';
 
 function extensionDirUnavailable(): string | null {
@@ -113,7 +114,7 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
     [migrated, extension, sqlFile] = await Promise.all([startDebianCluster(), startDebianCluster(), startDebianCluster()]);
     const client = await createDatabase(migrated, 'app');
     await migrateUp(client);
-    migratedSnapshot = await catalogSnapshot(client);
+    migratedSnapshot = await authCatalog(client);
   });
 
   afterAll(async () => {
@@ -131,7 +132,7 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
   it('CREATE EXTENSION authdb installs the catalog that authdb migrate installs', async () => {
     const client = await createDatabase(extension, 'app');
     await client.query('CREATE EXTENSION authdb');
-    const snapshot = await catalogSnapshot(client);
+    const snapshot = await authCatalog(client);
     expect(snapshot.functions!.length).toBeGreaterThan(20);
     expect(snapshot.roles).toHaveLength(2);
     expect(snapshot).toEqual(migratedSnapshot);
@@ -178,7 +179,7 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
       const name = `upgrade_${prior.migrations.length}`;
       const client = await createDatabase(extension, name);
       await client.query(`CREATE EXTENSION authdb VERSION '${prior.version}'`);
-      const before = await catalogSnapshot(client);
+      const before = await authCatalog(client);
       expect(before.version, prior.version).toEqual([{ version: 'stale' }]);
       expect((await client.query("SELECT pg_catalog.to_regprocedure('auth._stale_fn()')::text AS fn")).rows[0].fn).toBe('auth._stale_fn()');
       expect(before, prior.version).not.toEqual(migratedSnapshot);
@@ -186,7 +187,7 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
       await client.query('ALTER EXTENSION authdb UPDATE');
       const { rows } = await client.query("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'authdb'");
       expect(rows[0].extversion).toBe(current.version);
-      expect(await catalogSnapshot(client), `upgrade from ${prior.version}`).toEqual(migratedSnapshot);
+      expect(await authCatalog(client), `upgrade from ${prior.version}`).toEqual(migratedSnapshot);
       expect(await extensionMembers(client), `members after upgrade from ${prior.version}`).toEqual(freshMembers);
     }
   });
@@ -218,9 +219,9 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
       writeFileSync(file, sqlFileScript(current));
       const client = await createDatabase(sqlFile, 'app');
       psqlFile(sqlFile, 'app', file);
-      const once = await catalogSnapshot(client);
+      const once = await authCatalog(client);
       psqlFile(sqlFile, 'app', file);
-      expect(await catalogSnapshot(client)).toEqual(once);
+      expect(await authCatalog(client)).toEqual(once);
       expect(once).toEqual(migratedSnapshot);
 
       const ledger = 'SELECT name FROM public.authdb_migrations ORDER BY run_on, id';
@@ -247,11 +248,11 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
     await client.query(sqlFileScript(oldest));
     expect((await client.query('SELECT auth.version() AS v')).rows[0].v).toBe('stale');
     await client.query(sqlFileScript(current));
-    expect(await catalogSnapshot(client)).toEqual(migratedSnapshot);
+    expect(await authCatalog(client)).toEqual(migratedSnapshot);
 
     const error = await pgError(client.query(sqlFileScript(oldest)));
     expect(error.message).toBe(`this database has authdb migrations this SQL file (authdb ${oldest.version}) does not have`);
-    expect(await catalogSnapshot(client)).toEqual(migratedSnapshot);
+    expect(await authCatalog(client)).toEqual(migratedSnapshot);
   });
 });
 
@@ -296,75 +297,7 @@ function processAlive(pid: number): boolean {
   }
 }
 
-// ---- catalog snapshots ----------------------------------------------------------------------
-
-const QUERIES: Record<string, string> = {
-  schema: `
-    SELECT n.nspname, pg_catalog.pg_get_userbyid(n.nspowner) AS owner, n.nspacl::text[] AS acl,
-           pg_catalog.obj_description(n.oid, 'pg_namespace') AS comment
-      FROM pg_catalog.pg_namespace n WHERE n.nspname = 'auth'`,
-  relations: `
-    SELECT c.relname, c.relkind, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
-           (SELECT pg_catalog.array_agg(a ORDER BY a) FROM pg_catalog.unnest(c.relacl::text[]) a) AS acl,
-           c.reloptions, c.relpersistence, c.relrowsecurity, c.relforcerowsecurity,
-           pg_catalog.obj_description(c.oid, 'pg_class') AS comment,
-           CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS view
-      FROM pg_catalog.pg_class c WHERE c.relnamespace = 'auth'::regnamespace ORDER BY c.relname`,
-  columns: `
-    SELECT c.relname, a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
-           a.attnotnull, a.attidentity, a.attgenerated, pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default,
-           a.attacl::text[] AS acl, pg_catalog.col_description(c.oid, a.attnum) AS comment
-      FROM pg_catalog.pg_attribute a
-      JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-     WHERE c.relnamespace = 'auth'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
-     ORDER BY c.relname, a.attnum`,
-  constraints: `
-    SELECT c.relname, k.conname, k.contype, pg_catalog.pg_get_constraintdef(k.oid) AS definition
-      FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
-     WHERE c.relnamespace = 'auth'::regnamespace ORDER BY c.relname, k.conname`,
-  indexes: `
-    SELECT indexname, indexdef FROM pg_catalog.pg_indexes WHERE schemaname = 'auth' ORDER BY indexname`,
-  sequences: `
-    SELECT sequencename, data_type::text, start_value, increment_by, max_value, cycle
-      FROM pg_catalog.pg_sequences WHERE schemaname = 'auth' ORDER BY sequencename`,
-  functions: `
-    SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args,
-           pg_catalog.pg_get_functiondef(p.oid) AS definition, pg_catalog.pg_get_userbyid(p.proowner) AS owner,
-           (SELECT pg_catalog.array_agg(a ORDER BY a) FROM pg_catalog.unnest(p.proacl::text[]) a) AS acl,
-           pg_catalog.obj_description(p.oid, 'pg_proc') AS comment
-      FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'auth'::regnamespace
-     ORDER BY p.proname, args`,
-  types: `
-    SELECT t.typname, t.typtype, pg_catalog.pg_get_userbyid(t.typowner) AS owner
-      FROM pg_catalog.pg_type t WHERE t.typnamespace = 'auth'::regnamespace ORDER BY t.typname`,
-  triggers: `
-    SELECT c.relname, t.tgname, pg_catalog.pg_get_triggerdef(t.oid) AS definition
-      FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-     WHERE c.relnamespace = 'auth'::regnamespace AND NOT t.tgisinternal ORDER BY c.relname, t.tgname`,
-  policies: `
-    SELECT tablename, policyname, permissive, roles::text[], cmd, qual, with_check
-      FROM pg_catalog.pg_policies WHERE schemaname = 'auth' ORDER BY tablename, policyname`,
-  defaultPrivileges: `
-    SELECT d.defaclobjtype, d.defaclacl::text[] AS acl FROM pg_catalog.pg_default_acl d
-     WHERE d.defaclnamespace = 'auth'::regnamespace ORDER BY d.defaclobjtype`,
-  roles: `
-    SELECT r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.rolcanlogin,
-           r.rolreplication, r.rolbypassrls, r.rolconnlimit,
-           (SELECT pg_catalog.array_agg(m.member::regrole::text || ' admin=' || m.admin_option ORDER BY 1)
-              FROM pg_catalog.pg_auth_members m WHERE m.roleid = r.oid) AS members
-      FROM pg_catalog.pg_roles r WHERE r.rolname IN ('authenticated', 'anonymous') ORDER BY r.rolname`,
-  algorithms: `SELECT * FROM auth.algorithms ORDER BY alg`,
-  version: `SELECT auth.version() AS version`,
-};
-
-type CatalogSnapshot = Record<string, unknown[]>;
-
-async function catalogSnapshot(client: pg.ClientBase | pg.Pool): Promise<CatalogSnapshot> {
-  const snapshot: CatalogSnapshot = {};
-  for (const [name, sql] of Object.entries(QUERIES)) snapshot[name] = (await client.query(sql)).rows;
-  return snapshot;
-}
+// ---- extension membership ------------------------------------------------------------------
 
 /** The objects the authdb extension owns, as descriptions ("function auth.init(text,text)"). */
 async function extensionMembers(client: pg.ClientBase | pg.Pool): Promise<string[]> {

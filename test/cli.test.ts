@@ -2,7 +2,6 @@
 // for every command, the one-line failure path (exit 1; exit 2 for usage; never a stack trace;
 // `--json` errors as {"error":{code,message,hint}}), the connect timeout, `verify`, `dev token`
 // and `dev sql`.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,7 @@ import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareDevDatabase } from '../src/dev.js';
-import { authdb, CLI_PATH, expectOneLineError, jsonOutput, REPO_ROOT, type CliResult } from './support/cli.js';
+import { authdb, expectOneLineError, jsonOutput, startAuthdb, type CliResult } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 
@@ -226,11 +225,9 @@ describe('other failures', () => {
   });
 
   it('a closed pipe on stdout (`bundle --out - | head`) ends quietly: exit 0, nothing on stderr', async () => {
-    const child = spawn(process.execPath, [CLI_PATH, 'bundle', '--format', 'sql', '--out', '-'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.stdout.once('data', () => child.stdout.destroy());
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const run = startAuthdb(['bundle', '--format', 'sql', '--out', '-']);
+    run.child.stdout.once('data', () => run.child.stdout.destroy());
+    const { code, stderr } = await run.done;
     expect(stderr).toBe('');
     expect(code).toBe(0);
   });

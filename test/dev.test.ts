@@ -1,5 +1,4 @@
 // `authdb dev`: a persistent embedded cluster, the dev issuer, the sample table, tokens.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, parseClaimArguments, startDev, withAuth, type DevEnvironment } from '../src/index.js';
 import { freePort } from '../src/embedded.js';
-import { authdb, CLI_PATH, expectOneLineError, jsonOutput, REPO_ROOT } from './support/cli.js';
+import { authdb, expectOneLineError, firstJson, jsonOutput, startAuthdb } from './support/cli.js';
 let dir: string;
 let port: number;
 let env: DevEnvironment | undefined;
@@ -100,32 +99,16 @@ describe('authdb dev', () => {
 
   it('`authdb dev` prints tokens for alice and bob, and Ctrl-C stops Postgres cleanly with exit 0', async () => {
     const cliDir = join(dir, 'cli');
-    const child = spawn(process.execPath, [CLI_PATH, 'dev', '--dir', cliDir, '--port', String(await freePort()), '--json'], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const output = await new Promise<{ databaseUrl: string; tokens: Record<string, string> }>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        try {
-          resolve(JSON.parse(stdout));
-        } catch {
-          // not complete yet
-        }
-      });
-      void exited.then((code) => reject(new Error(`authdb dev exited early (${code}): ${stderr}`)));
-    });
+    const run = startAuthdb(['dev', '--dir', cliDir, '--port', String(await freePort()), '--json'], { timeoutMs: 0 });
+    const output = await firstJson<{ databaseUrl: string; tokens: Record<string, string> }>(run);
     expect(Object.keys(output.tokens)).toEqual(['alice', 'bob']);
     expect(await titlesFor(output.databaseUrl, output.tokens.bob!)).toEqual(['read the quick start']);
-    expect(stderr).toContain('initialising a new Postgres cluster');
+    expect(run.stderrSoFar()).toContain('initialising a new Postgres cluster');
     expect(existsSync(join(cliDir, 'data', 'postmaster.pid'))).toBe(true);
-    child.kill('SIGINT');
-    expect(await exited).toBe(0);
-    expect(stderr).toContain('stopping Postgres');
+    run.kill('SIGINT');
+    const result = await run.done;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('stopping Postgres');
     expect(existsSync(join(cliDir, 'data', 'postmaster.pid'))).toBe(false); // a clean shutdown removes it
   });
 });

@@ -3,7 +3,7 @@
 // running, `npx authdb` being the built binary, the blocks of one file sharing their shell
 // variables), or listed below with the reason it cannot run. A new block fails this test until it
 // is classified.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withAuth } from '../src/with-auth.js';
 import { freePort } from '../src/embedded.js';
-import { CLI_PATH, REPO_ROOT } from './support/cli.js';
+import { CLI_PATH, firstJson, REPO_ROOT, startAuthdb, type CliRun } from './support/cli.js';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 
 const DOCS = ['README.md', 'docs/quickstart.md'] as const;
@@ -78,7 +78,7 @@ const keyOf = (block: Block) => `${block.doc}: ${block.text.split('\n')[0]}`;
 const allBlocks = DOCS.flatMap(fencedBlocks);
 
 let project: string;
-let dev: ChildProcess;
+let dev: CliRun;
 let devUrl: string;
 let port: number;
 let alice: string;
@@ -129,33 +129,18 @@ beforeAll(async () => {
   symlinkSync(join(REPO_ROOT, 'node_modules', 'pg'), join(project, 'node_modules', 'pg'), 'dir');
 
   port = await freePort();
-  dev = spawn(process.execPath, [CLI_PATH, 'dev', '--port', String(port), '--json'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = await new Promise<{ databaseUrl: string; tokens: Record<string, string> }>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    dev.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    dev.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      try {
-        const parsed = JSON.parse(stdout) as { databaseUrl?: string };
-        if (parsed.databaseUrl) resolve(parsed as { databaseUrl: string; tokens: Record<string, string> });
-        else reject(new Error(`authdb dev failed: ${stdout} ${stderr}`));
-      } catch {
-        // not complete yet
-      }
-    });
-    dev.on('exit', (code) => reject(new Error(`authdb dev exited (${code}): ${stderr}`)));
-  });
+  dev = startAuthdb(['dev', '--port', String(port), '--json'], { cwd: project, timeoutMs: 0 });
+  const output = await firstJson<{ databaseUrl?: string; tokens: Record<string, string> }>(dev);
+  if (!output.databaseUrl) throw new Error(`authdb dev failed: ${dev.stdoutSoFar()} ${dev.stderrSoFar()}`);
   devUrl = output.databaseUrl;
   alice = output.tokens.alice!;
   fresh = await createTestDatabase({ empty: true });
 });
 
 afterAll(async () => {
-  if (dev && dev.exitCode === null) {
-    const exited = new Promise((resolve) => dev.on('exit', resolve));
+  if (dev && dev.child.exitCode === null) {
     dev.kill('SIGINT');
-    await exited;
+    await dev.done;
   }
   await fresh?.drop();
   if (project) rmSync(project, { recursive: true, force: true });

@@ -202,7 +202,7 @@ describe('point sums (auth._ec_sum)', () => {
          g AS (SELECT array_agg(x ORDER BY idx) AS x, array_agg(y ORDER BY idx) AS y
                  FROM auth.ec_base_points WHERE crv = 'P-256' AND idx IN (1, 2, 3)),
          s AS (SELECT auth._ec_sum(c.p, c.m, c.m3, $1::numeric[], $2::numeric[]) AS pt, c.p FROM c),
-         z AS (SELECT s.*, auth._ec_inverse(s.pt[3], s.p) AS zi FROM s)
+         z AS (SELECT s.*, auth._mod_inverse(s.pt[3], s.p) AS zi FROM s)
     SELECT CASE WHEN zi IS NULL THEN NULL ELSE mod(mod(pt[1] * zi * zi, p) + p, p)::text END AS x,
            CASE WHEN zi IS NULL THEN NULL ELSE mod(mod(pt[2] * zi * zi * zi, p) + p, p)::text END AS y,
            (SELECT x::text[] FROM g) AS gx, (SELECT y::text[] FROM g) AS gy

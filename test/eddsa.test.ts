@@ -2,7 +2,7 @@
 // Wycheproof's vectors are in eddsa.wycheproof.test.ts.
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
+import { createTestDatabase, installTestSql, pgError, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 import { registerKeyRow } from './support/key-rows.js';
 
@@ -59,6 +59,7 @@ function nodeKey(): { privateKey: KeyObject; x: string; a: bigint; pk: Buffer } 
 
 beforeAll(async () => {
   db = await createTestDatabase();
+  await installTestSql(db.pool, 'ed25519-helpers.sql');
   const { rows } = await db.pool.query<{ id: number }>(
     `INSERT INTO auth.providers (name, issuer) VALUES ('ed', 'https://ed.test') RETURNING id`,
   );
@@ -281,7 +282,7 @@ describe('EdDSA tokens end to end', () => {
   });
 });
 
-describe('curve helpers (45_ed25519.sql)', () => {
+describe('curve helpers (45_ed25519.sql, 35_field.sql)', () => {
   it('signed radix-256 digits recompose the scalar; ENC/DECODE round-trip the base point', async () => {
     const scalars = [0n, 1n, 127n, 128n, 255n, 256n, L - 1n, 2n ** 252n, (L * 3n) / 7n, 0x80808080n];
     const { rows } = await db.pool.query<{ digits: number[] }>(
@@ -307,7 +308,7 @@ describe('curve helpers (45_ed25519.sql)', () => {
   it('inverts field elements: extended Euclid agrees with Fermat and z * (1/z) = 1', async () => {
     const { rows } = await db.pool.query<{ ok: boolean; n: string }>(
       `SELECT bool_and(mod(z * inv - 1, p) = 0 AND mod(inv - auth._ed25519_fe_pow(z), p) = 0) AS ok, count(*) AS n
-         FROM (SELECT z, auth._ed25519_fe_invert(z) AS inv, auth._ed25519_p() AS p
+         FROM (SELECT z, auth._mod_inverse(z, auth._ed25519_p()) AS inv, auth._ed25519_p() AS p
                  FROM (SELECT mod(auth._ed25519_bx() * (auth._ed25519_by() + i), auth._ed25519_p()) - (i % 2) * auth._ed25519_p() AS z
                          FROM generate_series(1, 40) AS i
                        UNION ALL VALUES (1::numeric), (2), (auth._ed25519_p() - 1), (auth._ed25519_p() + 5)) AS s) AS t`,

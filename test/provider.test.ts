@@ -1,11 +1,11 @@
 // Provider registry: add (discovery, first sync all-or-nothing, shared-JWKS audience rule), list,
 // remove; and the CLI end to end (exit codes, --json, --watch stopping on SIGTERM).
-import { spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addProvider, listProviders, removeProvider, type AddProviderOptions } from '../src/providers.js';
+import { startAuthdb } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { ED25519_CERT, ED25519_CERT_PRIVATE_KEY, jwks, servedKey, startJwksServer, type JwksServer } from './support/jwks-server.js';
 
@@ -142,21 +142,8 @@ describe('provider list and remove', () => {
   });
 });
 
-function cli(args: string[], env: Record<string, string> = {}): { done: Promise<{ code: number | null; stdout: string; stderr: string }>; kill: (signal: NodeJS.Signals) => void; stderrSoFar: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/authdb.ts', ...args], {
-    env: { ...process.env, DATABASE_URL: db.url, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  return {
-    done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))),
-    kill: (signal) => child.kill(signal),
-    stderrSoFar: () => stderr,
-  };
-}
+/** The built binary on this file's database. */
+const cli = (args: string[]) => startAuthdb(args, { env: { DATABASE_URL: db.url } });
 
 describe('CLI', () => {
   it('provider add / list / sync-jwks / remove: exit codes and --json', async () => {

@@ -1,14 +1,13 @@
 // The refresh schedule (a key a provider publishes verifies within a minute, without hammering the
 // provider) and `sync-jwks --watch`, against a real JWKS server on 127.0.0.1 and a real Postgres;
 // CLI behaviour through the built binary.
-import { spawn } from 'node:child_process';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryAfterSeconds } from '../src/jwks/fetch.js';
 import { failureBackoffSeconds, refreshAfterSeconds } from '../src/jwks/keyset.js';
 import { addProvider, getProvider, type AddProviderOptions } from '../src/providers.js';
 import { syncProvider } from '../src/sync.js';
-import { authdb, CLI_PATH, expectOneLineError, jsonOutput, REPO_ROOT } from './support/cli.js';
+import { authdb, expectOneLineError, jsonOutput, startAuthdb } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { jwks, servedKey, startJwksServer, type JwksServer, type ServedKey } from './support/jwks-server.js';
 
@@ -209,22 +208,6 @@ describe('the schedule', () => {
   });
 });
 
-/** The built binary, started in the background: `sync-jwks --watch` runs until it gets a signal. */
-function startBinary(args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['DATABASE_URL', 'PGHOST', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD', 'PGSERVICE']) delete env[name];
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr })));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  void done.then(() => clearTimeout(killer));
-  return { done, kill: (signal: NodeJS.Signals) => child.kill(signal) };
-}
-
 async function until(condition: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -243,7 +226,7 @@ describe('sync-jwks --watch (the built binary)', () => {
       // The default schedule at a 30th of the scale: revalidate every 2 s at most, 1 s at least.
       const { name, path, issuer } = await newProvider(k1, { target: own, refreshMinSeconds: 1, refreshMaxSeconds: 2 });
       const first = server.count(path);
-      const watch = startBinary(['sync-jwks', '--watch', '--database-url', own.url]);
+      const watch = startAuthdb(['sync-jwks', '--watch', '--database-url', own.url]);
       const started = Date.now();
       expect(await until(() => server.count(path) >= first + 2, 15_000)).toBe(true); // two rounds went by
 

@@ -67,7 +67,7 @@ BEGIN
       MESSAGE = format('RSA key: its "alg" (%s) does not match %s', p_jwk -> 'alg', p_alg);
   END IF;
   -- RFC 7518 §6.3.2: members of a private key. A public key store must never hold them.
-  IF p_jwk ?| ARRAY['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] THEN
+  IF p_jwk ?| auth._jwk_private_members() THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: private key members (d, p, q, ...) must not be registered';
   END IF;
   IF jsonb_typeof(p_jwk -> 'n') IS DISTINCT FROM 'string' OR jsonb_typeof(p_jwk -> 'e') IS DISTINCT FROM 'string' THEN

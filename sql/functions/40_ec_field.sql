@@ -2,13 +2,10 @@
 -- / SP 800-186 §3.2.1): constants, field arithmetic on `numeric`, Jacobian point arithmetic and
 -- fixed-base tables. The ECDSA protocol on top of it lives in 41_ecdsa.sql.
 --
--- Field elements. `numeric` is decimal, so a division by 10^K is exact and cheap while `mod` is a
--- long division (about 6 multiplications' worth). Reductions are therefore Barrett's (HAC algorithm 14.42)
--- in base 10 with m = ⌊10^K / p⌋ · 10^−K precomputed: for |t| < 10^K,
---     red(t) = t − trunc(t·m)·p   lies in (−2p, 2p)  (trunc(t·m) is ⌊t/p⌋ or one less in magnitude).
--- Values are kept in that signed, loosely reduced range; K = 2·digits(p) + 6 leaves room for a
--- sum of a few products of two such values, and m3 (K3 = 3·digits(p) + 10) for sums of products of
--- three, which saves reductions in the hot loop. Only results that leave this file are canonical.
+-- Field elements are reduced by the Barrett convention of 35_field.sql, red(t) = t − trunc(t·m)·p,
+-- and kept loosely reduced (|v| < 2p). K = 2·digits(p) + 6 leaves room for a sum of a few products
+-- of two such values, and m3 (K3 = 3·digits(p) + 10) for sums of products of three, which saves
+-- reductions in the hot loop. Only results that leave this file are canonical.
 --
 -- Points are Jacobian (X, Y, Z) ↔ affine (X/Z², Y/Z³); Z ≡ 0 is the point at infinity O.
 
@@ -21,7 +18,6 @@ CREATE OR REPLACE FUNCTION auth._ec_curve(
   , OUT p numeric, OUT n numeric, OUT b numeric, OUT gx numeric, OUT gy numeric
   , OUT m numeric, OUT m3 numeric, OUT bytes int, OUT nbits int)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   CASE p_crv
@@ -33,8 +29,8 @@ BEGIN
     gx := auth._bytes_to_numeric('\x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296'::bytea);
     gy := auth._bytes_to_numeric('\x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5'::bytea);
     bytes := 32; nbits := 256;
-    m  := div(1e162, p) * 1e-162;  -- K = 2·78 + 6
-    m3 := div(1e244, p) * 1e-244;  -- K3 = 3·78 + 10
+    m  := auth._barrett_m(p, 162);  -- K = 2·78 + 6
+    m3 := auth._barrett_m(p, 244);  -- K3 = 3·78 + 10
   WHEN 'P-384' THEN
     -- p = 2^384 − 2^128 − 2^96 + 2^32 − 1
     p  := auth._bytes_to_numeric('\xfffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff'::bytea);
@@ -43,8 +39,8 @@ BEGIN
     gx := auth._bytes_to_numeric('\xaa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab7'::bytea);
     gy := auth._bytes_to_numeric('\x3617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c00a60b1ce1d7e819d7a431d7c90ea0e5f'::bytea);
     bytes := 48; nbits := 384;
-    m  := div(1e238, p) * 1e-238;  -- K = 2·116 + 6
-    m3 := div(1e358, p) * 1e-358;  -- K3 = 3·116 + 10
+    m  := auth._barrett_m(p, 238);  -- K = 2·116 + 6
+    m3 := auth._barrett_m(p, 358);  -- K3 = 3·116 + 10
   WHEN 'P-521' THEN
     -- p = 2^521 − 1
     p  := auth._bytes_to_numeric('\x01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'::bytea);
@@ -53,48 +49,11 @@ BEGIN
     gx := auth._bytes_to_numeric('\x00c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc127a2ffa8de3348b3c1856a429bf97e7e31c2e5bd66'::bytea);
     gy := auth._bytes_to_numeric('\x011839296a789a3bc0045c8a5fb42c7d1bd998f54449579b446817afbd17273e662c97ee72995ef42640c550b9013fad0761353c7086a272c24088be94769fd16650'::bytea);
     bytes := 66; nbits := 521;
-    m  := div(1e320, p) * 1e-320;  -- K = 2·157 + 6
-    m3 := div(1e481, p) * 1e-481;  -- K3 = 3·157 + 10
+    m  := auth._barrett_m(p, 320);  -- K = 2·157 + 6
+    m3 := auth._barrett_m(p, 481);  -- K3 = 3·157 + 10
   ELSE
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('unsupported curve %s', p_crv);
   END CASE;
-END
-$$;
-
--- a⁻¹ mod q for a prime q (the extended Euclidean algorithm, HAC algorithm 2.142); NULL when a ≡ 0.
--- About 0.84·ln q division steps (150 for 256 bits), each with a small quotient, which `numeric`
--- divides quickly; cheaper than Fermat's a^(q−2) (≈ 1.2·log2 q reductions).
-CREATE OR REPLACE FUNCTION auth._ec_inverse(p_a numeric, p_q numeric)
-RETURNS numeric
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  -- invariants: r0 ≡ t0·a, r1 ≡ t1·a (mod q); the loop is unrolled twice so that each step
-  -- overwrites the older pair in place instead of shuffling variables
-  v_r0 numeric := p_q;
-  v_r1 numeric := mod(p_a, p_q);
-  v_t0 numeric := 0;
-  v_t1 numeric := 1;
-  v_q  numeric;
-BEGIN
-  IF v_r1 < 0 THEN
-    v_r1 := v_r1 + p_q;
-  END IF;
-  LOOP
-    EXIT WHEN v_r1 = 0;
-    v_q := div(v_r0, v_r1);  v_r0 := v_r0 - v_q * v_r1;  v_t0 := v_t0 - v_q * v_t1;
-    EXIT WHEN v_r0 = 0;
-    v_q := div(v_r1, v_r0);  v_r1 := v_r1 - v_q * v_r0;  v_t1 := v_t1 - v_q * v_t0;
-  END LOOP;
-  -- the last nonzero remainder is gcd(a, q), with its coefficient
-  IF v_r1 = 0 THEN
-    v_r1 := v_r0;  v_t1 := v_t0;
-  END IF;
-  IF v_r1 <> 1 THEN
-    RETURN NULL;
-  END IF;
-  RETURN CASE WHEN v_t1 < 0 THEN v_t1 + p_q ELSE v_t1 END;
 END
 $$;
 
@@ -103,7 +62,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ec_on_curve(p_p numeric, p_b numeric, p_x numeric, p_y numeric)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT p_x >= 0 AND p_x < p_p AND p_y >= 0 AND p_y < p_p
      AND mod(p_y * p_y - (p_x * p_x * p_x - 3 * p_x + p_b), p_p) = 0
@@ -115,7 +73,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ec_double(p_p numeric, p_m numeric, p_x numeric, p_y numeric, p_z numeric)
 RETURNS numeric[]
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_t     numeric;
@@ -148,7 +105,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ec_madd(p_p numeric, p_m numeric, p_x1 numeric, p_y1 numeric, p_z1 numeric, p_x2 numeric, p_y2 numeric)
 RETURNS numeric[]
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_t   numeric;
@@ -192,7 +148,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ec_sum(p_p numeric, p_m numeric, p_m3 numeric, p_xs numeric[], p_ys numeric[])
 RETURNS numeric[]
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_count int := coalesce(array_length(p_xs, 1), 0);
@@ -266,7 +221,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ec_booth(p_k numeric, p_w int, p_npos int)
 RETURNS int[]
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   -- the w·npos bits of k, most significant first, then b_{−1} = 0 and padding for the last read
@@ -303,7 +257,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ec_table(p_crv text, p_x numeric, p_y numeric, p_w int, p_npos int)
 RETURNS TABLE (idx int, x numeric, y numeric)
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_c    record := auth._ec_curve(p_crv);
@@ -341,7 +294,7 @@ BEGIN
       v_t := v_pre[k - 1] * v_jz[k];
       v_pre := v_pre || (v_t - trunc(v_t * v_m) * v_p);
     END LOOP;
-    v_inv := auth._ec_inverse(v_pre[v_half], v_p);
+    v_inv := auth._mod_inverse(v_pre[v_half], v_p);
     v_ax := array_fill(NULL::numeric, ARRAY[v_half]);
     v_ay := array_fill(NULL::numeric, ARRAY[v_half]);
     FOR k IN REVERSE v_half..1 LOOP

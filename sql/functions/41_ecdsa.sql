@@ -9,7 +9,6 @@
 CREATE OR REPLACE FUNCTION auth._ec_window(p_for_generator boolean)
 RETURNS int
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT CASE WHEN p_for_generator THEN 10 ELSE 6 END
 $$;
@@ -19,7 +18,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ec_ensure_base_table(p_crv text)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_c    record;
@@ -46,7 +44,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._register_ec_key(p_key_id bigint, p_alg text, p_jwk jsonb)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_crv   text;
@@ -124,7 +121,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._verify_ecdsa(p_key_id bigint, p_alg text, p_signing_input bytea, p_signature bytea)
 RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 -- custom plans would be re-planned on every call (their estimates depend on the parameters)
 SET plan_cache_mode = force_generic_plan
 AS $$
@@ -171,7 +167,7 @@ BEGIN
   IF 8 * length(v_hash) > v_c.nbits THEN
     v_e := div(v_e, 2::numeric ^ (8 * length(v_hash) - v_c.nbits));
   END IF;
-  v_w := auth._ec_inverse(v_s, v_c.n);
+  v_w := auth._mod_inverse(v_s, v_c.n);
   v_u1 := mod(v_e * v_w, v_c.n);
   v_u2 := mod(v_r * v_w, v_c.n);
 

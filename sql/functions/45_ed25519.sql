@@ -3,14 +3,11 @@
 --
 -- Field elements are `numeric` integers kept *loosely* reduced: any integer v with |v| < 2p
 -- stands for v mod p (negative values included, so subtraction needs no "+ p"). A product of
--- two such values, or of sums of a few, stays below 2^548 and is brought back under 2p by
--- Barrett reduction built only from multiplications (numeric `mod` is a long division: a
--- product plus `mod` costs about 1.7 us, a product plus this reduction 0.84 us, PostgreSQL 15):
---     v - trunc(v * p_inv) * p,   p_inv = floor(10^165 / p) / 10^165
--- p_inv is a decimal fraction, so `numeric` holds it exactly and v * p_inv is exact; it is at
--- most 10^-165 below 1/p, so for |v| < 10^165 the quotient is floor(v/p) or one less and the
--- result lies in [0, 2p) (v >= 0) or (-2p, 0] (v < 0). Values are canonicalised (0 <= v < p)
--- only where they are encoded or compared.
+-- two such values, or of sums of a few, stays below 2^548 < 10^165 and is brought back under 2p
+-- by the Barrett reduction of 35_field.sql, built only from multiplications (a product plus
+-- `mod` costs about 1.7 us, a product plus this reduction 0.84 us, PostgreSQL 15):
+--     v - trunc(v * p_inv) * p,   p_inv = auth._barrett_m(p, 165)
+-- Values are canonicalised (0 <= v < p) only where they are encoded or compared.
 --
 -- Points are in extended twisted Edwards coordinates (Hisil, Wong, Carter, Dawson, "Twisted
 -- Edwards curves revisited", Asiacrypt 2008, §3): (X : Y : Z : T) with x = X/Z, y = Y/Z,
@@ -47,12 +44,13 @@ AS $$ SELECT 4631683569492647816942839400347516314130799386625622561578303360316
 CREATE OR REPLACE FUNCTION auth._ed25519_sqrt_m1() RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 19681161376707505956807079304988542015446066515923890162744021073123829784752::numeric $$;
--- p_inv = floor(10^165 / p) / 10^165, Barrett's reciprocal of p (exact as a decimal)
+-- p_inv = floor(10^165 / p) / 10^165, Barrett's reciprocal of p (35_field.sql), folded into a
+-- constant at plan time
 CREATE OR REPLACE FUNCTION auth._ed25519_p_inv() RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT 0.000000000000000000000000000000000000000000000000000000000000000000000000000017272337110188889250772703725600799142232000728872562770047406940337183606330522454898727::numeric $$;
+AS $$ SELECT auth._barrett_m(auth._ed25519_p(), 165) $$;
 -- c = sum_{i<32} 128 * 256^i = 0x8080...80: s + c, read in bytes minus 128, gives the signed
--- radix-256 digits of s (see auth._ed25519_radix256)
+-- radix-256 digits of s, -128 <= d_i <= 127 (each octet absorbs the borrow of the one below)
 CREATE OR REPLACE FUNCTION auth._ed25519_c() RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 58123087930888129467517984631811969432229639361576439988433610796128943505536::numeric $$;
@@ -62,7 +60,6 @@ AS $$ SELECT 5812308793088812946751798463181196943222963936157643998843361079612
 CREATE OR REPLACE FUNCTION auth._ed25519_fe_mul(p_a numeric, p_b numeric)
 RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v numeric := p_a * p_b;
@@ -75,7 +72,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ed25519_fe_canon(p_v numeric)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT CASE WHEN m < 0 THEN m + auth._ed25519_p() ELSE m END
     FROM (SELECT mod(p_v, auth._ed25519_p()) AS m) AS r
@@ -85,11 +81,10 @@ $$;
 -- square root in RFC 8032 §5.1.3). Addition chain of ref10 (SUPERCOP, fe_invert/fe_pow22523):
 -- z^(2^250 - 1) in 249 squarings and 9 multiplications, then 5 squarings and a multiplication
 -- by z^11 (inverse: 254S + 11M) or 2 squarings and a multiplication by z (252S + 11M).
--- Verification inverts with auth._ed25519_fe_invert (faster); the tests cross-check the two.
+-- Inversion uses auth._mod_inverse (35_field.sql, faster); the tests cross-check the two.
 CREATE OR REPLACE FUNCTION auth._ed25519_fe_pow(p_z numeric, p_pow22523 boolean DEFAULT false)
 RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   c_p    CONSTANT numeric := auth._ed25519_p();
@@ -141,49 +136,11 @@ BEGIN
 END
 $$;
 
--- 1/z mod p (z not a multiple of p; 0 for 0) by the extended Euclidean algorithm (Knuth, TAOCP
--- vol. 2, §4.5.2, Algorithm X): about 150 division steps whose quotients are mostly one digit,
--- each a cheap numeric `div`. Measured on PostgreSQL 15: ~100 us against ~270 us for Fermat's
--- z^(p-2) above (254 squarings). Not constant-time; verification inverts only public values.
--- Invariant: t_i z = r_i (mod p); the loop is unrolled twice so no temporaries are needed.
-CREATE OR REPLACE FUNCTION auth._ed25519_fe_invert(p_z numeric)
-RETURNS numeric
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  c_p  CONSTANT numeric := auth._ed25519_p();
-  v_r0 numeric := c_p;
-  v_r1 numeric := mod(p_z, c_p);
-  v_t0 numeric := 0;
-  v_t1 numeric := 1;
-  v_q  numeric;
-BEGIN
-  IF v_r1 < 0 THEN
-    v_r1 := v_r1 + c_p;
-  END IF;
-  IF v_r1 = 0 THEN
-    RETURN 0;
-  END IF;
-  LOOP
-    v_q := div(v_r0, v_r1);  v_r0 := v_r0 - v_q * v_r1;  v_t0 := v_t0 - v_q * v_t1;
-    IF v_r0 = 0 THEN
-      RETURN v_t1;   -- r1 = gcd = 1, |t1| < p
-    END IF;
-    v_q := div(v_r1, v_r0);  v_r1 := v_r1 - v_q * v_r0;  v_t1 := v_t1 - v_q * v_t0;
-    IF v_r1 = 0 THEN
-      RETURN v_t0;
-    END IF;
-  END LOOP;
-END
-$$;
-
 -- A little-endian octet string (RFC 8032 §5.1.2 encodings) as a non-negative integer: the hex
 -- digits are reversed pairwise, then read in 56-bit limbs as in auth._bytes_to_numeric.
 CREATE OR REPLACE FUNCTION auth._ed25519_le_to_numeric(p_bytes bytea)
 RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_hex    text := regexp_replace(reverse(encode(p_bytes, 'hex')), '(.)(.)', '\2\1', 'g');
@@ -208,7 +165,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ed25519_hex64(p_v numeric)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_q   numeric := p_v;
@@ -224,31 +180,6 @@ BEGIN
 END
 $$;
 
--- ENC(P) (RFC 8032 §5.1.2): y in 255 bits little-endian, the low bit of x in the top bit.
-CREATE OR REPLACE FUNCTION auth._ed25519_encode(p_x numeric, p_y numeric)
-RETURNS bytea
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT decode(regexp_replace(reverse(auth._ed25519_hex64(
-           auth._ed25519_fe_canon(p_y) + mod(auth._ed25519_fe_canon(p_x), 2)
-             * 57896044618658097711785492504343953926634992332820282019728792003956564819968)),  -- 2^255
-         '(.)(.)', '\2\1', 'g'), 'hex')
-$$;
-
--- Signed radix-256 digits of 0 <= s < 2^256 - c (about 2^255): s = sum_{i<32} d_i 256^i with -128 <= d_i <= 127,
--- read as the octets of s + 0x8080...80 minus 128 (each octet absorbs the borrow of the one below).
--- Element i + 1 of the result is d_i. (46_eddsa.sql does the same inside its table look-up.)
-CREATE OR REPLACE FUNCTION auth._ed25519_radix256(p_s numeric)
-RETURNS int[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT array_agg(('x' || substr(h, 63 - 2 * i, 2))::bit(8)::int - 128 ORDER BY i)
-    FROM (SELECT auth._ed25519_hex64(p_s + auth._ed25519_c()) AS h) AS s
-       , generate_series(0, 31) AS i
-$$;
-
 -- Point addition, add-2008-hwcd-3 (EFD, "extended-1" coordinates, a = -1), 8M + 1*k:
 --   A = (Y1-X1)(Y2-X2), B = (Y1+X1)(Y2+X2), C = T1 k T2 (k = 2d), D = 2 Z1 Z2,
 --   E = B-A, F = D-C, G = D+C, H = B+A, X3 = E F, Y3 = G H, T3 = E H, Z3 = F G.
@@ -256,7 +187,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ed25519_add(p_p numeric[], p_q numeric[])
 RETURNS numeric[]
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_a numeric := auth._ed25519_fe_mul(p_p[2] - p_p[1], p_q[2] - p_q[1]);
@@ -275,7 +205,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ed25519_double(p_p numeric[])
 RETURNS numeric[]
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_a numeric := auth._ed25519_fe_mul(p_p[1], p_p[1]);
@@ -295,7 +224,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ed25519_scalar_mult(p_n numeric, p_p numeric[])
 RETURNS numeric[]
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_bits text := '';
@@ -320,7 +248,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ed25519_is_identity(p_p numeric[])
 RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT mod(p_p[1], auth._ed25519_p()) = 0 AND mod(p_p[2] - p_p[3], auth._ed25519_p()) = 0
 $$;
@@ -333,7 +260,6 @@ $$;
 --   4. x = 0 with x_0 = 1 is rejected; if x mod 2 != x_0, x = p - x.
 CREATE OR REPLACE FUNCTION auth._ed25519_decode(p_bytes bytea, OUT x numeric, OUT y numeric, OUT problem text)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   c_p   CONSTANT numeric := auth._ed25519_p();
@@ -392,7 +318,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ed25519_multiples(p_x numeric, p_y numeric)
 RETURNS TABLE (pos int, ypx numeric, ymx numeric, t2d numeric)
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   c_p    CONSTANT numeric := auth._ed25519_p();
@@ -447,7 +372,7 @@ BEGIN
     END LOOP;
     v_base := auth._ed25519_double(ARRAY[v_x, v_y, v_z, v_t]);       -- 256 Q = 256^(i+1) P
   END LOOP;
-  v_c := auth._ed25519_fe_invert(v_pre[4096]);                       -- 1 / (Z_1 ... Z_4096)
+  v_c := auth._mod_inverse(v_pre[4096], c_p);                        -- 1 / (Z_1 ... Z_4096)
   FOR n IN REVERSE 4096..1 LOOP
     IF n = 1 THEN
       v_zi := v_c;
@@ -474,7 +399,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._ed25519_ensure_base_table()
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   IF (SELECT count(*) FROM auth.ed25519_base_multiples) = 4096 THEN

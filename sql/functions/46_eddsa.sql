@@ -9,7 +9,6 @@
 CREATE OR REPLACE FUNCTION auth._register_okp_key(p_key_id bigint, p_alg text, p_jwk jsonb)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_a     bytea;
@@ -74,12 +73,11 @@ $$;
 -- each, the 64 points d_i 256^i B and d_i 256^i (-A) come from one indexed look-up, and the sum is
 -- 64 mixed additions (7M each), no doublings. The comparison needs y = Y/Z and the parity of
 -- x = X/Z: Y = y_R Z is checked first (no inversion), then one inversion (extended Euclid,
--- auth._ed25519_fe_invert) gives x.
+-- auth._mod_inverse) gives x.
 -- Returns false, never raises, for any malformed signature.
 CREATE OR REPLACE FUNCTION auth._verify_eddsa(p_key_id bigint, p_alg text, p_signing_input bytea, p_signature bytea)
 RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   c_p   CONSTANT numeric := auth._ed25519_p();
@@ -125,8 +123,8 @@ BEGIN
   -- 2. k = SHA-512(R || A || M) mod L
   v_k := mod(auth._ed25519_le_to_numeric(sha512(v_r || v_key || p_signing_input)), c_l);
   -- 3. the 64 table points: digit d_i of S (of k) selects |d_i| 256^i B (of -A) at pos 128 i + |d_i| - 1,
-  --    negated when d_i < 0: -(y+x, y-x, 2dxy) = (y-x, y+x, -2dxy). Digits as in
-  --    auth._ed25519_radix256: octet i of s + c, hex digits 63 - 2i and 64 - 2i, minus 128.
+  --    negated when d_i < 0: -(y+x, y-x, 2dxy) = (y-x, y+x, -2dxy). The digits of s are the
+  --    octets of s + c minus 128 (auth._ed25519_c()): octet i is hex digits 63 - 2i and 64 - 2i.
   --    Each table is read by one index scan over the array of positions.
   v_hs := auth._ed25519_hex64(v_s + auth._ed25519_c());
   v_hk := auth._ed25519_hex64(v_k + auth._ed25519_c());
@@ -171,7 +169,8 @@ BEGIN
   IF mod(v_y - v_ry * v_z, c_p) <> 0 THEN
     RETURN false;
   END IF;
-  v_x := auth._ed25519_fe_canon(auth._ed25519_fe_mul(v_x, auth._ed25519_fe_invert(v_z)));
+  -- Z ≢ 0 for the complete formula (HWCD 2008 §3.1); were it 0, x would be taken as 0, never NULL
+  v_x := auth._ed25519_fe_canon(auth._ed25519_fe_mul(v_x, coalesce(auth._mod_inverse(v_z, c_p), 0)));
   RETURN mod(v_x, 2) = get_byte(v_r, 31) >> 7;
 END
 $$;

@@ -1,5 +1,22 @@
 -- The key store: providers, keys, revocation. Callable by the schema owner only.
 
+-- The algorithms of auth.algorithms as one line, in the CLI's order (family, then name): the
+-- hint of a refused algorithm list.
+CREATE OR REPLACE FUNCTION auth._algorithm_list()
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT string_agg(a.alg, ' ' ORDER BY array_position(ARRAY['hmac', 'rsa_pkcs1', 'rsa_pss', 'ecdsa', 'eddsa'], a.family), a.alg)
+    FROM auth.algorithms AS a
+$$;
+
+-- The JWK members of private key material (RFC 7518 §6.2.2 EC, §6.3.2 RSA; RFC 8037 §2 OKP `d`),
+-- refused on every asymmetric key. An `oct` key's `k` is its secret and is allowed on oct keys only.
+CREATE OR REPLACE FUNCTION auth._jwk_private_members()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ARRAY['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] $$;
+
 -- auth.add_provider(name, issuer, jwks_url, audiences, algorithms, leeway_seconds)
 CREATE OR REPLACE FUNCTION auth.add_provider(
     p_name           text
@@ -22,7 +39,7 @@ BEGIN
    WHERE a NOT IN (SELECT alg FROM auth.algorithms);
   IF v_unknown IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('unsupported algorithm(s): %s', v_unknown),
-      HINT = 'supported: HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA';
+      HINT = 'supported: ' || auth._algorithm_list();
   END IF;
   INSERT INTO auth.providers (name, issuer, jwks_url, audiences, algorithms, leeway_seconds)
   VALUES (p_name, p_issuer, p_jwks_url, coalesce(p_audiences, '{}'), p_algorithms, coalesce(p_leeway_seconds, 30))
@@ -131,7 +148,7 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('unsupported key type %s', coalesce(v_kty, '(none)'));
   END IF;
   -- RFC 7517 §9.2 and RFC 7518 §6.2.2/§6.3.2: never store private material of asymmetric keys.
-  IF v_kty <> 'oct' AND p_jwk ?| ARRAY['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] THEN
+  IF v_kty <> 'oct' AND p_jwk ?| auth._jwk_private_members() THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'this JWK holds a private key: register the public key only';
   END IF;
   -- RFC 7517 §4.2–4.3: "use" and "key_ops" must allow verifying signatures.

@@ -20,7 +20,6 @@
 CREATE OR REPLACE FUNCTION auth._policy_column_type(p_table regclass, p_column name)
 RETURNS regtype
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_type regtype;
@@ -39,7 +38,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._policy_identity_expr(p_table regclass, p_column name)
 RETURNS text
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_type regtype := auth._policy_column_type(p_table, p_column);
@@ -63,7 +61,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._policy_claim_expr(p_table regclass, p_column name, p_claim text)
 RETURNS text
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_type regtype := auth._policy_column_type(p_table, p_column);
@@ -82,7 +79,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._policy_prologue(p_table regclass)
 RETURNS text[]
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   IF p_table IS NULL THEN
@@ -108,7 +104,6 @@ CREATE OR REPLACE FUNCTION auth._policy_statements(
 )
 RETURNS text[]
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT ARRAY[
       format('DROP POLICY IF EXISTS %I ON %s', p_name, p_table)
@@ -122,7 +117,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._policy_grants(p_table regclass, p_privileges text[], p_roles text)
 RETURNS text[]
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT ARRAY[format('GRANT %s ON %s TO %s', array_to_string(p_privileges, ', '), p_table, p_roles)]
       || coalesce((
@@ -137,7 +131,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._policy_run(p_statements text[], p_execute boolean)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_sql text;
@@ -154,7 +147,6 @@ $$;
 CREATE OR REPLACE FUNCTION auth._policy_mode(p_as text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   IF lower(p_as) IN ('permissive', 'restrictive') THEN

@@ -13,6 +13,7 @@
 // Static keys (`authdb keys add`) are never touched.
 import type pg from 'pg';
 import type { ParsedKey, SkippedKey } from './parse.js';
+import { AuthdbError } from '../errors.js';
 
 export interface ApplyCounts {
   added: number;
@@ -37,10 +38,18 @@ interface StoredKey {
   usable: boolean;
 }
 
-export class NoUsableKeyError extends Error {}
+export class NoUsableKeyError extends AuthdbError {
+  constructor(message: string) {
+    super('no_usable_key', message);
+  }
+}
 
 /** The set is over one of the provider's limits: nothing of it is applied. */
-export class KeyLimitError extends Error {}
+export class KeyLimitError extends AuthdbError {
+  constructor(message: string) {
+    super('key_limit', message);
+  }
+}
 
 interface LockedProvider {
   id: string;

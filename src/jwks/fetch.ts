@@ -4,6 +4,7 @@
 // conditional requests, and URLs printed without secrets.
 import http from 'node:http';
 import https from 'node:https';
+import { AuthdbError } from '../errors.js';
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -45,15 +46,14 @@ export type FetchResult =
   | { status: 304; etag: string | null; lastModified: string | null; maxAgeSeconds: number | null; url: string };
 
 /** A fetch failure; its message names the URL without userinfo, query or fragment. */
-export class FetchError extends Error {
+export class FetchError extends AuthdbError {
   constructor(
     message: string,
     readonly retryable: boolean,
     /** The server asked to be left alone this long (429/503 with Retry-After, RFC 9110 §10.2.3). */
     readonly retryAfterSeconds: number | null = null,
   ) {
-    super(message);
-    this.name = 'FetchError';
+    super('fetch_failed', message);
   }
 }
 

@@ -8,17 +8,18 @@
 // integers in unpadded base64url — so the database, and every token, stays strict.
 import { X509Certificate } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+import { algorithm, ALGORITHMS, PRIVATE_MEMBERS } from '../algorithms.js';
+import { AuthdbError } from '../errors.js';
 
-/** Every asymmetric JWS algorithm authdb verifies, with the key type and curve it needs. */
-const ALGORITHMS: Record<string, { kty: 'RSA' | 'EC' | 'OKP'; crv?: string }> = {
-  RS256: { kty: 'RSA' }, RS384: { kty: 'RSA' }, RS512: { kty: 'RSA' },
-  PS256: { kty: 'RSA' }, PS384: { kty: 'RSA' }, PS512: { kty: 'RSA' },
-  ES256: { kty: 'EC', crv: 'P-256' }, ES384: { kty: 'EC', crv: 'P-384' }, ES512: { kty: 'EC', crv: 'P-521' },
-  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+/** An asymmetric JWS algorithm authdb verifies, with the key type and curve it needs (this path registers no oct keys). */
+const asymmetric = (name: string) => {
+  const row = algorithm(name);
+  return row?.kty === 'oct' ? undefined : row;
 };
-const EC_ALG_BY_CURVE: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
-const MIN_RSA_BITS = 2048;
+const EC_ALG_BY_CURVE: Record<string, string> = Object.fromEntries(
+  Object.entries(ALGORITHMS).flatMap(([alg, row]) => (row.kty === 'EC' ? [[row.crv, alg]] : [])),
+);
+export const MIN_RSA_BITS = 2048;
 /** More entries than any provider publishes (and than max_keys allows): the set is refused. */
 export const MAX_ENTRIES = 1000;
 
@@ -42,10 +43,10 @@ export interface ParsedKeySet {
   skipped: SkippedKey[];
 }
 
-export class KeySetError extends Error {
+/** The document is unusable as a whole (not JSON, no keys, too many, none usable). */
+export class KeySetError extends AuthdbError {
   constructor(message: string) {
-    super(message);
-    this.name = 'KeySetError';
+    super('invalid_key_set', message);
   }
 }
 
@@ -141,7 +142,7 @@ function chooseAlgorithm(jwk: Record<string, unknown>, allowed: string[] | null)
   const kty = jwk.kty as string;
   if (jwk.alg !== undefined) {
     if (typeof jwk.alg !== 'string') throw new Skip('"alg" is not a string');
-    const spec = Object.hasOwn(ALGORITHMS, jwk.alg) ? ALGORITHMS[jwk.alg] : undefined;
+    const spec = asymmetric(jwk.alg);
     if (!spec) throw new Skip(`unsupported algorithm ${shown(jwk.alg)}`);
     if (spec.kty !== kty) throw new Skip(`a ${kty} key cannot be used with ${jwk.alg}`);
     if (spec.crv && spec.crv !== jwk.crv) throw new Skip(`${jwk.alg} needs curve ${spec.crv}, the key has ${shown(jwk.crv)}`);
@@ -156,7 +157,7 @@ function chooseAlgorithm(jwk: Record<string, unknown>, allowed: string[] | null)
     if (jwk.crv !== 'Ed25519') throw new Skip(`unsupported OKP curve ${shown(jwk.crv)}`);
     alg = 'EdDSA';
   } else {
-    const rsa = allowed ? allowed.filter((a) => ALGORITHMS[a]?.kty === 'RSA') : ['RS256'];
+    const rsa = allowed ? allowed.filter((a) => asymmetric(a)?.kty === 'RSA') : ['RS256'];
     if (rsa.length === 0) throw new Skip('an RSA key without "alg", and the provider allows no RSA algorithm');
     if (rsa.length > 1) throw new Skip(`an RSA key without "alg", and the provider allows several (${rsa.join(', ')})`);
     alg = rsa[0]!;

@@ -1,6 +1,6 @@
 // The CLI as a user runs it: the built binary (`node dist/cli/authdb.js …`), in a child process,
 // with its exit code, stdout and stderr. `npm run test:all` builds dist/ before the suite runs.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,8 +27,18 @@ export interface CliOptions {
 
 const CONNECTION_VARIABLES = ['DATABASE_URL', 'PGHOST', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD', 'PGSERVICE', 'PGCONNECT_TIMEOUT'];
 
-/** Runs `node dist/cli/authdb.js ...args` and resolves when it exits (never rejects on exit codes). */
-export function authdb(args: string[], options: CliOptions = {}): Promise<CliResult> {
+/** A run of the binary in the background, for commands that run until a signal (`dev`, `sync-jwks --watch`). */
+export interface CliRun {
+  child: ChildProcessWithoutNullStreams;
+  /** Resolves when it exits (never rejects on exit codes). */
+  done: Promise<CliResult>;
+  kill(signal: NodeJS.Signals): void;
+  stdoutSoFar(): string;
+  stderrSoFar(): string;
+}
+
+/** Starts `node dist/cli/authdb.js ...args`; `timeoutMs: 0` lets it run until killed. */
+export function startAuthdb(args: string[], options: CliOptions = {}): CliRun {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run \`npm run build\` first`);
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of CONNECTION_VARIABLES) delete env[name];
@@ -36,13 +46,14 @@ export function authdb(args: string[], options: CliOptions = {}): Promise<CliRes
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: options.cwd ?? REPO_ROOT, env, stdio: 'pipe' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: options.cwd ?? REPO_ROOT, env, stdio: 'pipe' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const timer = timeoutMs > 0 ? setTimeout(() => child.kill('SIGKILL'), timeoutMs) : undefined;
+  const done = new Promise<CliResult>((resolve, reject) => {
     child.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
@@ -51,8 +62,29 @@ export function authdb(args: string[], options: CliOptions = {}): Promise<CliRes
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
+  });
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(options.input ?? '');
+  return { child, done, kill: (signal) => void child.kill(signal), stdoutSoFar: () => stdout, stderrSoFar: () => stderr };
+}
+
+/** Runs `node dist/cli/authdb.js ...args` and resolves when it exits (never rejects on exit codes). */
+export function authdb(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return startAuthdb(args, options).done;
+}
+
+/** The first complete JSON document a background run prints (e.g. `authdb dev --json`); rejects if it exits first. */
+export function firstJson<T = unknown>(run: CliRun): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const attempt = () => {
+      try {
+        resolve(JSON.parse(run.stdoutSoFar()) as T);
+      } catch {
+        // not complete yet
+      }
+    };
+    run.child.stdout.on('data', attempt);
+    void run.done.then((result) => reject(new Error(`authdb ${result.code ?? result.signal} before printing JSON: ${result.stderr}`)));
   });
 }
 

@@ -1,5 +1,6 @@
 // Per-file databases cloned from the migrated template, and small helpers around them.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { databaseUrl, TEMPLATE_DATABASE } from './urls.js';
@@ -59,12 +60,17 @@ export async function inRolledBackTransaction<T>(pool: pg.Pool, fn: (client: pg.
 }
 
 /** The SQLSTATE and message of the error `promise` rejects with; fails when it resolves. */
-export async function pgError(promise: Promise<unknown>): Promise<{ code: string; message: string; detail?: string }> {
+export async function pgError(promise: Promise<unknown>): Promise<{ code: string; message: string; detail?: string; hint?: string }> {
   try {
     await promise;
   } catch (error) {
     const e = error as pg.DatabaseError;
-    return { code: e.code ?? '', message: e.message, detail: e.detail };
+    return { code: e.code ?? '', message: e.message, detail: e.detail, hint: e.hint };
   }
   throw new Error('expected the query to fail, but it succeeded');
+}
+
+/** Installs a test-only SQL file of test/support/sql (helpers the shipped function set leaves out). */
+export async function installTestSql(pool: pg.Pool, file: string): Promise<void> {
+  await pool.query(readFileSync(new URL(`./sql/${file}`, import.meta.url), 'utf8'));
 }

