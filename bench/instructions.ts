@@ -22,6 +22,22 @@ import { migrateUp } from '../src/migrate.js';
 import { DEBIAN_PG_BIN, debianPgUnavailable, postgresOwnedTempDir, runAsPostgres, startDebianCluster, type DebianCluster } from '../test/support/debian-pg.js';
 import { ALGORITHMS, prepareDatabase, type Algorithm } from './per-request/setup.js';
 
+/** The counts recorded in bench/baseline.json, printed beside this run's. */
+interface BaselineCounts {
+  warm: number;
+  rls: number;
+  cold: Partial<Record<Algorithm, number>>;
+  first: Partial<Record<Algorithm, number>>;
+}
+
+function baselineCounts(): BaselineCounts | undefined {
+  try {
+    return (JSON.parse(readFileSync(new URL('./baseline.json', import.meta.url), 'utf8')) as { instructions?: BaselineCounts }).instructions;
+  } catch {
+    return undefined;
+  }
+}
+
 const at = process.argv.indexOf('--requests');
 const REQUESTS = at >= 0 ? Number(process.argv[at + 1]) : 40;
 const keepAt = process.argv.indexOf('--keep');
@@ -88,7 +104,9 @@ async function main(): Promise<void> {
     cluster.stop();
     const run = (statements: string[]) => instructions(cluster.dataDir, cluster.dir, statements);
     const n = REQUESTS;
-    const rows: [string, string, string][] = [];
+    const rows: [string, string, string, string][] = [];
+    const before = baselineCounts();
+    const was = (count: number | undefined) => (count === undefined ? '' : k(count));
 
     // Warm-up requests first: a query's first five executions in a backend get a plan of their own
     // (the plan cache's custom plans), later ones share the generic plan.
@@ -98,23 +116,25 @@ async function main(): Promise<void> {
     const plainRequests = run([...plainWarmUp, ...repeat(n, () => plainRequest())]);
     const warm = (warmRequests - run(warmUp)) / n;
     const plain = (plainRequests - run(plainWarmUp)) / n;
-    rows.push(['warm request', k(warm), `plain settings ${k(plain)} (${(plain / warm).toFixed(2)}×)`]);
+    rows.push(['warm request', was(before?.warm), k(warm), `plain settings ${k(plain)} (${(plain / warm).toFixed(2)}×)`]);
 
     // The RLS statement of a request: requests with it against requests without it (the first
     // policy check of a transaction: what each request pays).
     const stmt = (warmRequests - run([...warmUp, ...repeat(n, () => identityOnly('RS256', 0))])) / n;
     const plainStmt = (plainRequests - run([...plainWarmUp, ...repeat(n, () => plainRequest(0))])) / n;
-    rows.push(['RLS count(*), (select auth.user_id())', k(stmt), `plain-settings policy ${k(plainStmt)} (${(stmt / plainStmt).toFixed(2)}× the instructions)`]);
+    rows.push(['RLS count(*), (select auth.user_id())', was(before?.rls), k(stmt), `plain-settings policy ${k(plainStmt)} (${(stmt / plainStmt).toFixed(2)}× the instructions)`]);
 
     const startup = run(plainRequest());
     for (const alg of process.argv.includes('--warm-only') ? [] : ALGORITHMS) {
       const first = run(request(alg, 1)) - startup;
       const base = run([...request(alg, 1), ...request(alg, 1)]);
       const cold = (run([...request(alg, 1), ...request(alg, 1), ...repeat(Math.min(n, 8), (i) => request(alg, i + 2))]) - base) / Math.min(n, 8);
-      rows.push([`${alg}: cold request / first request in a backend`, k(cold), `first ${k(first)} more than a plain first request`]);
+      rows.push([`${alg}: cold request`, was(before?.cold[alg]), k(cold), '']);
+      rows.push([`${alg}: first request in a fresh backend`, was(before?.first[alg]), k(first), 'over a plain first request']);
     }
-    console.log(`instructions per request (callgrind, single-user backend, Debian PostgreSQL 15, ${n} requests)`);
-    for (const [what, count, beside] of rows) console.log(`${what.padEnd(52)} ${count.padStart(8)}   ${beside}`);
+    console.log(`instructions per request (callgrind, single-user backend, Debian PostgreSQL 15, ${n} requests); before: bench/baseline.json`);
+    console.log(`${''.padEnd(40)} ${'before'.padStart(8)} ${'now'.padStart(8)}`);
+    for (const [what, then, count, beside] of rows) console.log(`${what.padEnd(40)} ${then.padStart(8)} ${count.padStart(8)}   ${beside}`);
   } finally {
     if (!KEEP) cluster.destroy();
     else {
