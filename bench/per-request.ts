@@ -11,9 +11,11 @@
 // bench; --worst-case runs only bench/run.ts's worst-case section; --seconds N (AUTHDB_BENCH_SECONDS, default 6) per pgbench run; --clients N
 // (AUTHDB_BENCH_CLIENTS, default 2); --trials N (AUTHDB_BENCH_TRIALS, default 7) fresh backends per
 // algorithm; --keep sets everything up, prints how to run the shapes by hand (for a profiler) and
-// waits for Ctrl-C.
+// waits for Ctrl-C; --save-baseline writes this run's figures to bench/baseline.json.
+// Every table prints, beside the live figures, those of bench/baseline.json ("before"): the run it
+// records names its date and commit.
 // Measured on Debian's PostgreSQL 15 server package (a production build) in a temporary folder.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +55,32 @@ const settings = {
   seconds: option('--seconds', 'AUTHDB_BENCH_SECONDS', 6),
   clients: option('--clients', 'AUTHDB_BENCH_CLIENTS', 2),
   trials: option('--trials', 'AUTHDB_BENCH_TRIALS', 7),
+  saveBaseline: process.argv.includes('--save-baseline'),
+};
+
+/** The figures of an earlier run (bench/baseline.json), printed beside the live ones. */
+interface Baseline {
+  about: string;
+  date: string;
+  commit: string;
+  ratios: Record<'warm' | 'cold' | 'connect', Partial<Record<Algorithm, number>>>;
+  firstCallMs: Partial<Record<Algorithm, number>>;
+  statementMs: { init: number; setConfig: number; rls: number; plainRls: number };
+  withAuthRoundTrips: number;
+}
+
+const BASELINE_FILE = fileURLToPath(new URL('./baseline.json', import.meta.url));
+
+function readBaseline(): Baseline | undefined {
+  try {
+    return JSON.parse(readFileSync(BASELINE_FILE, 'utf8')) as Baseline;
+  } catch {
+    return undefined;
+  }
+}
+
+const SHAPE_KEYS: Record<string, keyof Baseline['ratios']> = {
+  'warm token': 'warm', 'new token (cold)': 'cold', 'new connection per request': 'connect',
 };
 
 function table(header: string[], rows: string[][]): string {
@@ -192,21 +220,25 @@ async function main(): Promise<void> {
     console.log('Each ratio is to the mean of the plain-settings runs just before and after it (their difference: drift).');
     console.log('CPU µs: the backends\' CPU time per request (from the postmaster\'s reaped children); CPU ratio: plain\'s over');
     console.log('the shape\'s, what a server bound by its CPU would see. The targets are checked on tps, as the issue states them.\n');
-    console.log(table(['shape', 'alg', 'tps', 'plain tps', 'drift', 'vs plain', 'target', 'met', 'CPU µs', 'plain CPU µs', 'CPU ratio'], rows.map((row) => {
+    const baseline = readBaseline();
+    const beforeFigure = (value: number | undefined, digits = 2) => (value === undefined ? '' : `${value.toFixed(digits)}`);
+    if (baseline) console.log(`before = bench/baseline.json: ${baseline.date}, commit ${baseline.commit.slice(0, 12)} (${baseline.about})\n`);
+    console.log(table(['shape', 'alg', 'tps', 'plain tps', 'drift', 'before', 'vs plain', 'target', 'met', 'CPU µs', 'plain CPU µs', 'CPU ratio'], rows.map((row) => {
       const plain = (row.plain[0] + row.plain[1]) / 2;
       const plainCpu = (row.plainCpu[0] + row.plainCpu[1]) / 2;
       const drift = `${row.plain[1] >= row.plain[0] ? '+' : ''}${(((row.plain[1] - row.plain[0]) / row.plain[0]) * 100).toFixed(0)}%`;
       const cpuKnown = Number.isFinite(row.cpu) && Number.isFinite(plainCpu);
-      return [row.shape, row.alg, row.tps.toFixed(row.tps < 100 ? 1 : 0), plain.toFixed(plain < 100 ? 1 : 0), drift, ratio(row.tps / plain),
+      const was = baseline?.ratios[SHAPE_KEYS[row.shape]!]?.[row.alg];
+      return [row.shape, row.alg, row.tps.toFixed(row.tps < 100 ? 1 : 0), plain.toFixed(plain < 100 ? 1 : 0), drift, was === undefined ? '' : ratio(was), ratio(row.tps / plain),
         row.target ? `≥ ${row.target.toFixed(2)}×` : '', met(row.target === undefined ? undefined : row.tps / plain >= row.target),
         cpuKnown ? row.cpu.toFixed(0) : '', cpuKnown ? plainCpu.toFixed(0) : '', cpuKnown ? ratio(plainCpu / row.cpu) : ''];
     })));
 
     console.log(`\nFirst auth.init in a fresh backend (ms, median of ${settings.trials}; then, in that backend, a second token, and that token again)`);
-    console.log(table(['alg', '', 'first', 'min–max', 'second token', 'first cache hit', 'target', 'met'], ALGORITHMS.map((alg) => {
+    console.log(table(['alg', '', 'before', 'first', 'min–max', 'second token', 'first cache hit', 'target', 'met'], ALGORITHMS.map((alg) => {
       const f = firstCalls.get(alg)!;
       const goal = FIRST_CALL_TARGET_MS[alg];
-      return [alg, '', median(f.first).toFixed(1), `${f.first[0]!.toFixed(1)}–${f.first.at(-1)!.toFixed(1)}`, median(f.second).toFixed(1),
+      return [alg, '', beforeFigure(baseline?.firstCallMs[alg], 1), median(f.first).toFixed(1), `${f.first[0]!.toFixed(1)}–${f.first.at(-1)!.toFixed(1)}`, median(f.second).toFixed(1),
         median(f.again).toFixed(2), goal ? `≤ ${goal} ms` : '', met(goal === undefined ? undefined : median(f.first) <= goal)];
     })));
 
@@ -218,13 +250,31 @@ async function main(): Promise<void> {
     const plainRlsMs = statement(plainStatements, 'SELECT count(*)');
     const txMs = (statements: Map<string, number>) => [...statements.values()].reduce((a, b) => a + b, 0);
     console.log(`\nPer statement, warm token, 1 client (pgbench -r, ms)`);
-    console.log(table(['statement', '', 'authdb', 'plain settings', 'ratio', 'target', 'met'], [
-      ['identity: auth.init vs set_config', '', initMs.toFixed(3), setMs.toFixed(3), ratio(initMs / setMs), '', ''],
-      ['RLS count(*): (select auth.user_id()) vs current_setting', '', rlsMs.toFixed(3), plainRlsMs.toFixed(3), ratio(rlsMs / plainRlsMs),
-        `≤ ${STATEMENT_TARGET.toFixed(2)}×`, met(rlsMs / plainRlsMs <= STATEMENT_TARGET)],
-      ['whole transaction', '', txMs(authdbStatements).toFixed(3), txMs(plainStatements).toFixed(3), ratio(txMs(authdbStatements) / txMs(plainStatements)), '', ''],
+    const was = baseline?.statementMs;
+    console.log(table(['statement', '', 'authdb', 'plain settings', 'before', 'ratio', 'target', 'met'], [
+      ['identity: auth.init vs set_config', '', initMs.toFixed(3), setMs.toFixed(3), was ? ratio(was.init / was.setConfig) : '', ratio(initMs / setMs), '', ''],
+      ['RLS count(*): (select auth.user_id()) vs current_setting', '', rlsMs.toFixed(3), plainRlsMs.toFixed(3), was ? ratio(was.rls / was.plainRls) : '',
+        ratio(rlsMs / plainRlsMs), `≤ ${STATEMENT_TARGET.toFixed(2)}×`, met(rlsMs / plainRlsMs <= STATEMENT_TARGET)],
+      ['whole transaction', '', txMs(authdbStatements).toFixed(3), txMs(plainStatements).toFixed(3), '', ratio(txMs(authdbStatements) / txMs(plainStatements)), '', ''],
     ]));
-    console.log(`\nwithAuth round trips besides the application's queries: ${roundTrips} (target ≤ ${ROUND_TRIPS_TARGET}: ${met(roundTrips <= ROUND_TRIPS_TARGET)})`);
+    console.log(`\nwithAuth round trips besides the application's queries: ${roundTrips}${baseline ? ` (before: ${baseline.withAuthRoundTrips})` : ''} ` +
+      `(target ≤ ${ROUND_TRIPS_TARGET}: ${met(roundTrips <= ROUND_TRIPS_TARGET)})`);
+
+    if (settings.saveBaseline) {
+      const byAlg = (shape: string) => Object.fromEntries(rows.filter((row) => row.shape === shape)
+        .map((row) => [row.alg, Number((row.tps / ((row.plain[0] + row.plain[1]) / 2)).toFixed(2))]));
+      const saved: Baseline = {
+        about: `npm run bench -- --per-request-only: pgbench ${clients} clients x ${seconds} s per shape, Debian PostgreSQL ${version.split(' ')[0]}`,
+        date: new Date().toISOString().slice(0, 10),
+        commit: execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim(),
+        ratios: { warm: byAlg('warm token'), cold: byAlg('new token (cold)'), connect: byAlg('new connection per request') },
+        firstCallMs: Object.fromEntries(ALGORITHMS.map((alg) => [alg, Number(median(firstCalls.get(alg)!.first).toFixed(1))])),
+        statementMs: { init: initMs, setConfig: setMs, rls: rlsMs, plainRls: plainRlsMs },
+        withAuthRoundTrips: roundTrips,
+      };
+      writeFileSync(BASELINE_FILE, `${JSON.stringify(saved, null, 2)}\n`);
+      console.log(`\nsaved as the new baseline: ${BASELINE_FILE}`);
+    }
   } finally {
     await admin.end().catch(() => undefined);
     cluster.destroy();

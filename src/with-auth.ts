@@ -1,16 +1,21 @@
 // withAuth: one transaction as the token's user, and a connection handed back as it was found
-// (docs/security.md §10). The request flow, in three round trips with a token (two without):
+// (docs/security.md §10). The request flow, in two round trips besides the application's own:
 //   1. BEGIN; SET LOCAL ROLE authenticated (anonymous without a token);
-//      SET LOCAL search_path TO DEFAULT; … pg_temp appended last   [anonymous: SELECT auth.reset()]
-//   2. SELECT auth.init($1)                                            [with a token only]
+//      SET LOCAL search_path TO DEFAULT; … pg_temp appended last;
+//      SELECT auth.init('<token>')                      [without a token: SELECT auth.reset()]
 //      fn(client): the request's own queries
-//   3. COMMIT (ROLLBACK when fn throws); CLOSE ALL; DISCARD TEMP; RESET ROLE; RESET search_path;
+//   2. COMMIT (ROLLBACK when fn throws); CLOSE ALL; DISCARD TEMP; RESET ROLE; RESET search_path;
 //      RESET authdb.identity
+// The token travels inside the first simple query, as a literal: it is hostile, so it goes there
+// only when every character is one of a compact JWS's (base64url and '.', RFC 7515 §7.1), which
+// no quote, backslash or statement separator is, and is quoted by pg's escapeLiteral besides. Any
+// other token goes to auth.init as a bound parameter in a round trip of its own (and is rejected
+// there: it is not a compact JWS).
 // The identity dies with the transaction. What the request's SQL may have left on the session —
 // temporary tables (with triggers) that would shadow the next request's tables, a session-level
 // SET ROLE or SET search_path (a request can COMMIT mid-way and run as the login role) — is undone
 // in the COMMIT round trip. Other settings and the verified-token cache (`authdb.vcache_*`) stay.
-import type pg from 'pg';
+import pg from 'pg';
 import { AuthdbError } from './errors.js';
 
 export interface WithAuthOptions {
@@ -59,11 +64,23 @@ function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** The first round trip: transaction, role, search_path (and, without a token, no identity). */
-function beginStatements(role: string, hasToken: boolean, searchPath: string[] | undefined): string {
+/** A compact JWS's characters only (RFC 7515 §7.1: base64url parts joined by '.'), and no more than auth.init accepts. */
+const LITERAL_SAFE_TOKEN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const MAX_TOKEN_OCTETS = 16384;
+
+/** Whether a token may travel as a literal in the first round trip (see the top of this file). */
+function tokenFitsLiteral(jwt: string): boolean {
+  return jwt.length <= MAX_TOKEN_OCTETS && LITERAL_SAFE_TOKEN.test(jwt);
+}
+
+/**
+ * The first round trip: transaction, role, search_path, and the identity: auth.init of a token
+ * that fits a literal, or (without a token) no identity at all, a session one included.
+ */
+function beginStatements(role: string, jwt: string | undefined, searchPath: string[] | undefined): string {
   const path = searchPath ? `SET LOCAL search_path TO ${[...searchPath.map(quoteIdentifier), 'pg_temp'].join(', ')}` : DEFAULT_SEARCH_PATH;
-  // Without a token: forget any identity (a session one too), so nothing carries over.
-  return `BEGIN; SET LOCAL ROLE ${quoteIdentifier(role)}; ${path}${hasToken ? '' : '; SELECT auth.reset()'}`;
+  const identity = jwt === undefined ? '; SELECT auth.reset()' : tokenFitsLiteral(jwt) ? `; SELECT auth.init(${pg.escapeLiteral(jwt)}) IS NOT NULL` : '';
+  return `BEGIN; SET LOCAL ROLE ${quoteIdentifier(role)}; ${path}${identity}`;
 }
 
 /**
@@ -112,8 +129,8 @@ async function inTransaction<T, C extends pg.ClientBase>(
   const role = hasToken ? (options.authenticatedRole ?? 'authenticated') : (options.anonymousRole ?? 'anonymous');
   let ended = false;
   try {
-    await client.query(beginStatements(role, hasToken, options.searchPath));
-    if (hasToken) await client.query('SELECT auth.init($1)', [jwt]);
+    await client.query(beginStatements(role, hasToken ? jwt : undefined, options.searchPath));
+    if (hasToken && !tokenFitsLiteral(jwt)) await client.query('SELECT auth.init($1)', [jwt]);
     const result = await fn(client);
     // A multi-statement simple query answers with one result per statement.
     const results = (await client.query(`COMMIT; ${REQUEST_CLEAN_UP}`)) as unknown as pg.QueryResult[];

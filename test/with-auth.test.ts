@@ -215,7 +215,7 @@ describe('withAuth', () => {
     expect(rows[0]!.entries).toBeGreaterThan(0);
   });
 
-  it('takes three round trips with a token and two without (setup, auth.init, COMMIT with clean-up)', async () => {
+  it('takes two round trips besides fn, with a token and without (setup with auth.init, COMMIT with clean-up)', async () => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     try {
@@ -225,12 +225,52 @@ describe('withAuth', () => {
         sent.push(typeof args[0] === 'string' ? args[0] : 'config');
         return query(...args);
       };
-      await withAuth(client, await issuer.hs256({ sub: 'bob' }), async () => undefined);
+      const token = await issuer.hs256({ sub: 'bob' });
+      const sub = await withAuth(client, token, async (c) => (await whoAmI(c)).sub);
+      expect(sub).toBe('bob');
       expect(sent).toHaveLength(3);
+      expect(sent[0]).toMatch(/^BEGIN; SET LOCAL ROLE "authenticated"; .*; SELECT auth\.init\('[A-Za-z0-9_.-]+'\) IS NOT NULL$/);
+      expect(sent[2]).toMatch(/^COMMIT; CLOSE ALL; DISCARD TEMP; RESET ROLE; RESET search_path/);
       sent.length = 0;
       await withAuth(client, null, async () => undefined);
       expect(sent).toHaveLength(2);
       expect(sent[1]).toMatch(/^COMMIT; CLOSE ALL; DISCARD TEMP; RESET ROLE; RESET search_path/);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('never puts a token that is not a compact JWS into SQL text: it is bound, and rejected', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const sent: { text: string; values?: unknown[] }[] = [];
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        sent.push({ text: String(args[0]), values: args[1] as unknown[] | undefined });
+        return query(...args);
+      };
+      const valid = await issuer.hs256({ sub: 'mallory' });
+      for (const hostile of [
+        `${valid}'); DROP TABLE todos; --`,
+        `${valid}\\'; SELECT pg_sleep(10); --`,
+        `a.b.c'||(SELECT auth.rotate_seal_secret())||'`,
+        `${valid}\n`,
+        `${valid}.`,
+      ]) {
+        sent.length = 0;
+        let ran = false;
+        const error = await withAuth(client, hostile, async () => {
+          ran = true;
+        }).catch((e: unknown) => e);
+        expect(rejectionOf(error)?.code).toBe('malformed');
+        expect(ran).toBe(false);
+        expect(sent[0]!.text).not.toContain(hostile);
+        expect(sent[0]!.text).not.toContain('auth.init');
+        expect(sent[1]).toEqual({ text: 'SELECT auth.init($1)', values: [hostile] });
+        expect((await client.query('SELECT current_user::text AS role')).rows[0].role).toBe('postgres');
+      }
+      expect((await db.pool.query('SELECT count(*)::int AS n FROM todos')).rows[0].n).toBeGreaterThan(0);
     } finally {
       await client.end();
     }

@@ -29,9 +29,11 @@ END
 $$;
 
 -- Whether a key may verify now: active, or retired and still within its grace period.
+-- VOLATILE because clock_timestamp() is: a SQL function declared less volatile than its body is
+-- never inlined, and would then be planned again in every transaction that calls it.
 CREATE OR REPLACE FUNCTION auth._key_usable(p_key auth.keys)
 RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE sql VOLATILE
 AS $$
   SELECT p_key.status = 'active'
       OR (p_key.status = 'retired' AND coalesce(p_key.verify_until > clock_timestamp(), false))

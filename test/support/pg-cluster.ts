@@ -322,6 +322,10 @@ export interface DebianClusterOptions {
   settings?: Record<string, string>;
   /** Extra `pg_hba.conf` lines, appended after the defaults (trust for local and 127.0.0.1). */
   hba?: string[];
+  /** An existing data directory to start instead of running `initdb` (e.g. a kept bench cluster). */
+  dataDir?: string;
+  /** The folder for the socket and the log (default: a new temp folder the server user owns). */
+  dir?: string;
 }
 
 function settingLine(name: string, value: string): string {
@@ -333,14 +337,18 @@ export async function startDebianCluster(options: DebianClusterOptions = {}): Pr
   const unavailable = debianPgUnavailable();
   if (unavailable) throw new Error(unavailable);
   const bin = (program: string) => join(DEBIAN_PG_BIN, program);
-  const dir = serverTempDir('authdb-debian-pg-');
-  const dataDir = join(dir, 'data');
+  const dir = options.dir ?? serverTempDir('authdb-debian-pg-');
+  const dataDir = options.dataDir ?? join(dir, 'data');
   const socketDir = join(dir, 'socket');
   const logFile = join(dir, 'postgres.log');
-  mkdirSync(socketDir);
-  const user = serverUser();
-  if (user) chownSync(socketDir, user.uid, user.gid);
-  runAsServerUserSync(bin('initdb'), ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  if (!existsSync(socketDir)) {
+    mkdirSync(socketDir);
+    const user = serverUser();
+    if (user) chownSync(socketDir, user.uid, user.gid);
+  }
+  if (!options.dataDir) {
+    runAsServerUserSync(bin('initdb'), ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  }
   const port = await freePort();
   const settings: Record<string, string> = {
     port: String(port),
