@@ -296,6 +296,23 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
       }
     });
 
+    it('from `all` to `rejections`: accepted tokens are still logged', async () => {
+      await databaseLevel('all');
+      const client = await connect();
+      try {
+        const token = await issuer.sign(kid);
+        const { json } = await auditLines(async () => {
+          await client.query("SET authdb.audit = 'rejections'");
+          expect(await verify(client, token)).toBe('accepted');
+          expect(await verify(client, token)).toBe('accepted');
+        });
+        expect(json.map((l) => [l.outcome, l.path])).toEqual([['accepted', 'cold'], ['accepted', 'cached']]);
+      } finally {
+        await client.end();
+        await databaseLevel(null);
+      }
+    });
+
     it('by connection options', async () => {
       await databaseLevel('all');
       const client = await connect('-c authdb.audit=off');

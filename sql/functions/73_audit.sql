@@ -13,8 +13,10 @@
 --
 -- The level cannot be lowered by the session it audits: it is the higher of the session's value
 -- and every `authdb.audit` configured for this database, for the session's login role, for both,
--- or for all (pg_db_role_setting: ALTER DATABASE / ALTER ROLE … SET). A session where no level was
--- ever configured nor set has no `authdb.audit` at all, and pays one current_setting() per call.
+-- or for all (pg_db_role_setting: ALTER DATABASE / ALTER ROLE … SET). The catalog is read only
+-- when the session's own value is below what the call needs to know: a session at `all` never
+-- reads it, and a session where no level was ever configured nor set has no `authdb.audit` at
+-- all (configured levels are applied when a session starts), and pays one current_setting().
 --
 -- During one verification, what the rejection line needs is kept in transaction-local settings
 -- (`authdb.audit_level`, `_token`, `_path`, `_iss`, `_sub`, `_kid`, `_alg`): auth._reject, where every
@@ -23,9 +25,15 @@
 -- read as text and JSON-escaped here, so a value a session forged in them is only ever logged as
 -- an escaped string, never run or parsed.
 --
--- The hooks auth._verify_token calls (auth._audit_begin, _audit_cached, _audit_parsed,
--- _audit_accepted) and auth._reject's auth._audit_rejected are SQL functions of one expression,
--- inlined into the caller's plan: with auditing off they cost one current_setting() each.
+-- auth._verify_token keeps whether the verification is audited in a local variable, from the
+-- inlined expression auth._audit_begin: with auditing off a verification costs one
+-- current_setting() and a test of that variable at each hook. The other hooks
+-- (auth._audit_cached, _audit_parsed, _audit_accepted) run only when it is audited.
+--
+-- These are internal functions (not executable by PUBLIC) that run beneath auth.init and
+-- auth.verify, whose search_path is pinned; they carry no SET clause of their own (on Postgres 15
+-- and older, each SET clause costs a pass over every setting on the way out) and qualify every
+-- call instead.
 
 -- The level a value of `authdb.audit` names: 0 off (or empty), 1 rejections, 2 all. Any other
 -- value counts as all: a misspelt setting fails towards logging.
@@ -38,61 +46,59 @@ AS $$
   END
 $$;
 
--- The level that applies to this call: the session's value, raised to what is configured for this
--- database and this session's login role. The catalog is read only when the session's value is
--- below `all` (a session cannot lower a configured level by SET, set_config or connection options).
-CREATE OR REPLACE FUNCTION auth._audit_level()
+-- The highest level configured for this database and this session's login role: ALTER DATABASE
+-- … SET, ALTER ROLE … SET, ALTER ROLE … IN DATABASE … SET, ALTER ROLE ALL SET (pg_db_role_setting).
+-- What a session did to its own `authdb.audit` (SET, set_config, connection options) is not
+-- there. A catalog read: about 7 µs, paid only when the session's value is below what it asks.
+CREATE OR REPLACE FUNCTION auth._audit_configured()
 RETURNS int
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE
 AS $$
-DECLARE
-  v_session    int := auth._audit_rank(pg_catalog.current_setting('authdb.audit', true));
-  v_configured int;
-BEGIN
-  IF v_session = 2 THEN
-    RETURN 2;
-  END IF;
-  SELECT pg_catalog.max(auth._audit_rank(pg_catalog.substr(c.setting, pg_catalog.strpos(c.setting, '=') + 1)))
-    INTO v_configured
+  SELECT coalesce(pg_catalog.max(auth._audit_rank(pg_catalog.substr(c.setting, pg_catalog.strpos(c.setting, '=') + 1))), 0)
     FROM pg_catalog.pg_db_role_setting AS s
    CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(setting)
    WHERE s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database()))
-     AND s.setrole IN (0, (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = session_user))
-     AND pg_catalog.lower(pg_catalog.split_part(c.setting, '=', 1)) = 'authdb.audit';
-  RETURN greatest(v_session, coalesce(v_configured, 0));
-END
+     AND s.setrole IN (0, pg_catalog.to_regrole(pg_catalog.quote_ident(session_user))::oid)
+     AND pg_catalog.lower(pg_catalog.split_part(c.setting, '=', 1)) = 'authdb.audit'
 $$;
 
 -- Starts the audit of one verification: its level, the token's digest, the cold path (until the
 -- cache says otherwise) and no token fields yet. The digest is of tokens within the size limit only
--- (a larger one is rejected `too_large` unread, and is not hashed either).
+-- (a larger one is rejected `too_large` unread, and is not hashed either). The session's value
+-- sets the least level; a configured level raises it (a session cannot lower it). At `rejections`
+-- the configuration is read only when the token is accepted (auth._audit_accepted): whether
+-- `all` is configured matters then only.
 CREATE OR REPLACE FUNCTION auth._audit_start(p_jwt text)
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_level int := auth._audit_level();
+  v_level int := auth._audit_rank(pg_catalog.current_setting('authdb.audit', true));
 BEGIN
-  PERFORM pg_catalog.set_config('authdb.audit_level', v_level::text, true);
-  IF v_level > 0 THEN
-    PERFORM pg_catalog.set_config('authdb.audit_token',
-              CASE WHEN pg_catalog.octet_length(p_jwt) <= 16384
-                   THEN pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_jwt, 'UTF8')), 'hex'), 16)
-                   ELSE '' END, true)
-          , pg_catalog.set_config('authdb.audit_path', 'cold', true)
-          , auth._audit_fields(NULL, NULL);
+  IF v_level = 0 THEN
+    v_level := auth._audit_configured();
   END IF;
+  IF v_level = 0 THEN
+    PERFORM pg_catalog.set_config('authdb.audit_level', '0', true);
+    RETURN false;
+  END IF;
+  PERFORM pg_catalog.set_config('authdb.audit_level', v_level::text, true)
+        , pg_catalog.set_config('authdb.audit_token',
+            CASE WHEN pg_catalog.octet_length(p_jwt) <= 16384
+                 THEN pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_jwt, 'UTF8')), 'hex'), 16)
+                 ELSE '' END, true)
+        , pg_catalog.set_config('authdb.audit_path', 'cold', true)
+        , auth._audit_parsed(NULL, NULL);
+  RETURN true;
 END
 $$;
 
--- Keeps the token's `iss`, `sub`, `kid` and `alg` for this verification's line: strings only (a
--- claim of another type is logged as null), at most 200 characters each.
-CREATE OR REPLACE FUNCTION auth._audit_fields(p_header jsonb, p_claims jsonb)
+-- Hook (and helper): the cold path parsed the token. Keeps its `iss`, `sub`, `kid` and `alg` for
+-- this verification's line: strings only (a member of another type is logged as null), at most
+-- 200 characters each.
+CREATE OR REPLACE FUNCTION auth._audit_parsed(p_header jsonb, p_claims jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   PERFORM pg_catalog.set_config('authdb.audit_iss', auth._audit_member(p_claims, 'iss'), true)
@@ -111,40 +117,28 @@ AS $$
               THEN pg_catalog.left(p_object ->> p_name, 200) ELSE '' END
 $$;
 
--- A kept value as a JSON string (null when empty). JSON escapes the control characters (a newline
--- cannot start a forged log line); DEL, the C1 controls, the Unicode line and paragraph separators
--- and the bidirectional controls are escaped too, for whoever reads the log in a terminal.
+-- A kept value as JSON: a string, or null when empty. JSON escapes the control characters, so a
+-- newline in a claim cannot start a forged log line.
 CREATE OR REPLACE FUNCTION auth._audit_json(p_value text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-  c_unsafe CONSTANT text := '[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]';
-  v_json   text;
-  v_char   text;
-BEGIN
-  IF p_value IS NULL OR p_value = '' THEN
-    RETURN 'null';
-  END IF;
-  v_json := pg_catalog.to_json(pg_catalog.left(p_value, 200))::text;
-  IF v_json ~ c_unsafe THEN
-    FOR v_char IN SELECT DISTINCT m[1] FROM pg_catalog.regexp_matches(v_json, '(' || c_unsafe || ')', 'g') AS m LOOP
-      v_json := pg_catalog.replace(v_json, v_char, '\u' || pg_catalog.lpad(pg_catalog.to_hex(pg_catalog.ascii(v_char)), 4, '0'));
-    END LOOP;
-  END IF;
-  RETURN v_json;
-END
+  SELECT coalesce(pg_catalog.to_json(NULLIF(p_value, ''))::text, 'null')
 $$;
 
--- Writes this verification's line and forgets what was kept for it.
+-- Writes this verification's line and forgets what was kept for it. Beyond JSON's escapes, DEL,
+-- the C1 controls, the Unicode line and paragraph separators and the bidirectional controls are
+-- written as \uXXXX too, for whoever reads the log in a terminal or an editor.
 CREATE OR REPLACE FUNCTION auth._audit_write(p_outcome text, p_code text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  c_unsafe CONSTANT text := '[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]';
+  v_line   text;
+  v_char   text;
 BEGIN
-  RAISE LOG USING MESSAGE = 'authdb audit {"outcome":' || auth._audit_json(p_outcome)
+  v_line := 'authdb audit {"outcome":' || auth._audit_json(p_outcome)
     || ',"code":'  || auth._audit_json(p_code)
     || ',"iss":'   || auth._audit_json(pg_catalog.current_setting('authdb.audit_iss', true))
     || ',"sub":'   || auth._audit_json(pg_catalog.current_setting('authdb.audit_sub', true))
@@ -154,6 +148,12 @@ BEGIN
     || ',"pid":'   || pg_catalog.pg_backend_pid()::text
     || ',"path":'  || auth._audit_json(pg_catalog.current_setting('authdb.audit_path', true))
     || '}';
+  IF v_line ~ c_unsafe THEN
+    FOR v_char IN SELECT DISTINCT m[1] FROM pg_catalog.regexp_matches(v_line, '(' || c_unsafe || ')', 'g') AS m LOOP
+      v_line := pg_catalog.replace(v_line, v_char, '\u' || pg_catalog.lpad(pg_catalog.to_hex(pg_catalog.ascii(v_char)), 4, '0'));
+    END LOOP;
+  END IF;
+  RAISE LOG USING MESSAGE = v_line;
   PERFORM auth._audit_forget();
 END
 $$;
@@ -162,70 +162,58 @@ $$;
 CREATE OR REPLACE FUNCTION auth._audit_forget()
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   PERFORM pg_catalog.set_config('authdb.audit_level', '', true)
         , pg_catalog.set_config('authdb.audit_token', '', true)
         , pg_catalog.set_config('authdb.audit_path', '', true)
-        , auth._audit_fields(NULL, NULL);
+        , pg_catalog.set_config('authdb.audit_iss', '', true)
+        , pg_catalog.set_config('authdb.audit_sub', '', true)
+        , pg_catalog.set_config('authdb.audit_kid', '', true)
+        , pg_catalog.set_config('authdb.audit_alg', '', true);
 END
 $$;
 
--- On a cache hit: the path is `cached`, and the fields come from the token, whose bytes are those
--- that verified before in this backend (so they decode).
-CREATE OR REPLACE FUNCTION auth._audit_note_cached(p_jwt text)
+-- Hook: the verified-token cache vouches for the token. The path is `cached`, and the fields come
+-- from the token, whose bytes are those that verified before in this backend (so they decode).
+CREATE OR REPLACE FUNCTION auth._audit_cached(p_jwt text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   PERFORM pg_catalog.set_config('authdb.audit_path', 'cached', true)
-        , auth._audit_fields(pg_catalog.convert_from(auth._b64url_try_decode(pg_catalog.split_part(p_jwt, '.', 1)), 'UTF8')::jsonb
+        , auth._audit_parsed(pg_catalog.convert_from(auth._b64url_try_decode(pg_catalog.split_part(p_jwt, '.', 1)), 'UTF8')::jsonb
                            , pg_catalog.convert_from(auth._b64url_try_decode(pg_catalog.split_part(p_jwt, '.', 2)), 'UTF8')::jsonb);
 END
 $$;
 
--- The hooks. Each is one expression, inlined where it is called; with auditing off it reads one
--- setting. auth._audit_begin tests `authdb.audit` itself (NULL: never configured nor set in this
--- session, so off); the others test the level auth._audit_begin kept for this verification.
-
--- First statement of auth._verify_token.
+-- Hook, the first statement of auth._verify_token: whether this verification is audited. One
+-- expression, inlined into the caller: with auditing off it reads one setting, and `authdb.audit`
+-- is NULL in a session where no level was ever configured nor set.
 CREATE OR REPLACE FUNCTION auth._audit_begin(p_jwt text)
-RETURNS void
+RETURNS boolean
 LANGUAGE sql VOLATILE
 AS $$
-  SELECT CASE WHEN pg_catalog.current_setting('authdb.audit', true) IS NOT NULL THEN auth._audit_start(p_jwt) END
+  SELECT CASE WHEN pg_catalog.current_setting('authdb.audit', true) IS NULL THEN false ELSE auth._audit_start(p_jwt) END
 $$;
 
--- When the verified-token cache vouches for the token.
-CREATE OR REPLACE FUNCTION auth._audit_cached(p_jwt text)
-RETURNS void
-LANGUAGE sql VOLATILE
-AS $$
-  SELECT CASE WHEN pg_catalog.current_setting('authdb.audit_level', true) IN ('1', '2') THEN auth._audit_note_cached(p_jwt) END
-$$;
-
--- When the cold path has parsed the token.
-CREATE OR REPLACE FUNCTION auth._audit_parsed(p_header jsonb, p_claims jsonb)
-RETURNS void
-LANGUAGE sql VOLATILE
-AS $$
-  SELECT CASE WHEN pg_catalog.current_setting('authdb.audit_level', true) IN ('1', '2') THEN auth._audit_fields(p_header, p_claims) END
-$$;
-
--- When the token is accepted: a line at level `all`; at `rejections`, what was kept is forgotten.
+-- Hook: the token is accepted. A line at level `all` (kept, or configured above the session's
+-- `rejections`); otherwise what was kept is forgotten.
 CREATE OR REPLACE FUNCTION auth._audit_accepted()
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
-  SELECT CASE pg_catalog.current_setting('authdb.audit_level', true)
-    WHEN '2' THEN auth._audit_write('accepted', NULL)
-    WHEN '1' THEN auth._audit_forget()
-  END
+BEGIN
+  IF pg_catalog.current_setting('authdb.audit_level', true) = '2' OR auth._audit_configured() = 2 THEN
+    PERFORM auth._audit_write('accepted', NULL);
+  ELSE
+    PERFORM auth._audit_forget();
+  END IF;
+END
 $$;
 
--- From auth._reject, just before the rejection is raised.
+-- Hook, in auth._reject just before the rejection is raised: the line, when this verification is
+-- audited. One expression, inlined.
 CREATE OR REPLACE FUNCTION auth._audit_rejected(p_code text)
 RETURNS void
 LANGUAGE sql VOLATILE
