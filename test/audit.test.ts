@@ -289,7 +289,7 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
         expect(await rejectionsLogged(client, ["SELECT set_config('authdb.audit', '', false)"])).toBe(1);
         expect(await rejectionsLogged(client, ['RESET authdb.audit'])).toBe(1);
         // forging what the verification keeps changes nothing either: auth._audit_begin replaces it
-        expect(await rejectionsLogged(client, ["SELECT set_config('authdb.audit_level', '0', false)"])).toBe(1);
+        expect(await rejectionsLogged(client, ["SELECT set_config('authdb.audit_call', '0|', false)"])).toBe(1);
       } finally {
         await client.end();
         await databaseLevel(null);
@@ -415,13 +415,34 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
       await client.query('SET LOCAL ROLE authenticated');
       await client.query('SELECT auth.verify($1)', [token]);
       const settings = await client.query<{ v: string | null }>(
-        `SELECT current_setting(n, true) AS v FROM unnest(ARRAY['authdb.audit_sub', 'authdb.audit_iss', 'authdb.audit_token', 'authdb.audit_level']) AS n`);
-      expect(settings.rows.map((r) => r.v ?? '')).toEqual(['', '', '', '']);
+        `SELECT current_setting(n, true) AS v FROM unnest(ARRAY['authdb.audit_call', 'authdb.audit_fields']) AS n`);
+      expect(settings.rows.map((r) => r.v ?? '')).toEqual(['', '']);
       await client.query('COMMIT');
     } finally {
       await client.end();
       await databaseLevel(null);
     }
+  });
+
+  it('writes what a session forged in its transaction-local settings only as null or an escaped string', async () => {
+    // auth._audit_begin overwrites them when a verification starts; were the line ever written
+    // from values a session set, nothing raw would reach the log
+    const { json, stderr } = await auditLines(async () => {
+      const client = await admin.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query("SELECT set_config('authdb.audit_call', $1, true)", ['2|x"\nLOG:  forged']);
+        await client.query("SELECT set_config('authdb.audit_fields', $1, true)",
+          [['"cold"', '"a\nb"', 'x\n"', '"k\"}\n"', '{"alg":1}'].join(String.fromCharCode(30))]);
+        await client.query("SELECT auth._audit_write('rejected', 'malformed')");
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+    });
+    expect(stderr).toHaveLength(1);
+    expect(json).toEqual([{ outcome: 'rejected', code: 'malformed', iss: null, sub: null, kid: null, alg: null,
+      token: 'x"\nLOG:  forged', pid: expect.any(Number), path: 'cold' }]);
   });
 
   it('keeps its internals from authenticated and anonymous', async () => {

@@ -18,12 +18,14 @@
 -- reads it, and a session where no level was ever configured nor set has no `authdb.audit` at
 -- all (configured levels are applied when a session starts), and pays one current_setting().
 --
--- During one verification, what the rejection line needs is kept in transaction-local settings
--- (`authdb.audit_level`, `_token`, `_path`, `_iss`, `_sub`, `_kid`, `_alg`): auth._reject, where every
--- rejection is raised, writes the line from them, without an exception block (a subtransaction per
--- call). A rejection rolls them back with the statement; an accepted token clears them. Each is
--- read as text and JSON-escaped here, so a value a session forged in them is only ever logged as
--- an escaped string, never run or parsed.
+-- During one verification, what the rejection line needs is kept in two transaction-local
+-- settings: `authdb.audit_call` (`<level>|<token digest>`) and `authdb.audit_fields` (path, iss, sub,
+-- kid, alg, each a JSON literal, separated by chr(30), which no JSON literal holds). auth._reject,
+-- where every rejection is raised, writes the line from them, without an exception block (a
+-- subtransaction per call). A rejection rolls them back with the statement; an accepted token
+-- clears them. auth._audit_begin overwrites both when a verification starts, and the line is
+-- written only from values that are what auth._audit_fields_of writes: a value a session forged
+-- is written as null or as an escaped string, never run, parsed or copied raw into the log.
 --
 -- auth._verify_token keeps whether the verification is audited in a local variable, from the
 -- inlined expression auth._audit_begin: with auditing off a verification costs one
@@ -78,43 +80,13 @@ BEGIN
   IF v_level = 0 THEN
     v_level := auth._audit_configured();
   END IF;
-  IF v_level = 0 THEN
-    PERFORM pg_catalog.set_config('authdb.audit_level', '0', true);
-    RETURN false;
-  END IF;
-  PERFORM pg_catalog.set_config('authdb.audit_level', v_level::text, true)
-        , pg_catalog.set_config('authdb.audit_token',
-            CASE WHEN pg_catalog.octet_length(p_jwt) <= 16384
-                 THEN pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_jwt, 'UTF8')), 'hex'), 16)
-                 ELSE '' END, true)
-        , pg_catalog.set_config('authdb.audit_path', 'cold', true)
-        , auth._audit_parsed(NULL, NULL);
-  RETURN true;
+  PERFORM pg_catalog.set_config('authdb.audit_call', v_level::text || '|'
+            || CASE WHEN v_level > 0 AND pg_catalog.octet_length(p_jwt) <= 16384
+                    THEN pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_jwt, 'UTF8')), 'hex'), 16)
+                    ELSE '' END, true)
+        , pg_catalog.set_config('authdb.audit_fields', auth._audit_fields_of('cold', NULL, NULL), true);
+  RETURN v_level > 0;
 END
-$$;
-
--- Hook (and helper): the cold path parsed the token. Keeps its `iss`, `sub`, `kid` and `alg` for
--- this verification's line: strings only (a member of another type is logged as null), at most
--- 200 characters each.
-CREATE OR REPLACE FUNCTION auth._audit_parsed(p_header jsonb, p_claims jsonb)
-RETURNS void
-LANGUAGE plpgsql VOLATILE
-AS $$
-BEGIN
-  PERFORM pg_catalog.set_config('authdb.audit_iss', auth._audit_member(p_claims, 'iss'), true)
-        , pg_catalog.set_config('authdb.audit_sub', auth._audit_member(p_claims, 'sub'), true)
-        , pg_catalog.set_config('authdb.audit_kid', auth._audit_member(p_header, 'kid'), true)
-        , pg_catalog.set_config('authdb.audit_alg', auth._audit_member(p_header, 'alg'), true);
-END
-$$;
-
--- A string member of a token object, capped at 200 characters; '' when absent or not a string.
-CREATE OR REPLACE FUNCTION auth._audit_member(p_object jsonb, p_name text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-  SELECT CASE WHEN pg_catalog.jsonb_typeof(p_object -> p_name) = 'string'
-              THEN pg_catalog.left(p_object ->> p_name, 200) ELSE '' END
 $$;
 
 -- A kept value as JSON: a string, or null when empty. JSON escapes the control characters, so a
@@ -126,27 +98,85 @@ AS $$
   SELECT coalesce(pg_catalog.to_json(NULLIF(p_value, ''))::text, 'null')
 $$;
 
--- Writes this verification's line and forgets what was kept for it. Beyond JSON's escapes, DEL,
--- the C1 controls, the Unicode line and paragraph separators and the bidirectional controls are
--- written as \uXXXX too, for whoever reads the log in a terminal or an editor.
+-- A string member of a token object, capped at 200 characters; '' when absent or not a string.
+CREATE OR REPLACE FUNCTION auth._audit_member(p_object jsonb, p_name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN pg_catalog.jsonb_typeof(p_object -> p_name) = 'string'
+              THEN pg_catalog.left(p_object ->> p_name, 200) ELSE '' END
+$$;
+
+-- The value of `authdb.audit_fields`: the path and the token's `iss`, `sub`, `kid` and `alg`, as
+-- JSON literals: strings only (a member of another type is null), at most 200 characters each.
+CREATE OR REPLACE FUNCTION auth._audit_fields_of(p_path text, p_header jsonb, p_claims jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT auth._audit_json(p_path)
+      || pg_catalog.chr(30) || auth._audit_json(auth._audit_member(p_claims, 'iss'))
+      || pg_catalog.chr(30) || auth._audit_json(auth._audit_member(p_claims, 'sub'))
+      || pg_catalog.chr(30) || auth._audit_json(auth._audit_member(p_header, 'kid'))
+      || pg_catalog.chr(30) || auth._audit_json(auth._audit_member(p_header, 'alg'))
+$$;
+
+-- Hook: the cold path parsed the token.
+CREATE OR REPLACE FUNCTION auth._audit_parsed(p_header jsonb, p_claims jsonb)
+RETURNS text
+LANGUAGE sql VOLATILE
+AS $$
+  SELECT pg_catalog.set_config('authdb.audit_fields', auth._audit_fields_of('cold', p_header, p_claims), true)
+$$;
+
+-- Hook: the verified-token cache vouches for the token. The path is `cached`, and the fields come
+-- from the token, whose bytes are those that verified before in this backend (so they decode).
+CREATE OR REPLACE FUNCTION auth._audit_cached(p_jwt text)
+RETURNS text
+LANGUAGE sql VOLATILE
+AS $$
+  SELECT pg_catalog.set_config('authdb.audit_fields', auth._audit_fields_of('cached'
+           , pg_catalog.convert_from(auth._b64url_try_decode(pg_catalog.split_part(p_jwt, '.', 1)), 'UTF8')::jsonb
+           , pg_catalog.convert_from(auth._b64url_try_decode(pg_catalog.split_part(p_jwt, '.', 2)), 'UTF8')::jsonb), true)
+$$;
+
+-- Forgets what was kept for this verification: nothing of it stays readable in the transaction.
+CREATE OR REPLACE FUNCTION auth._audit_forget()
+RETURNS text
+LANGUAGE sql VOLATILE
+AS $$
+  SELECT pg_catalog.set_config('authdb.audit_call', '', true) || pg_catalog.set_config('authdb.audit_fields', '', true)
+$$;
+
+-- Writes this verification's line and forgets what was kept for it. A kept field that is not a
+-- JSON literal as auth._audit_fields_of writes them is written as null. Beyond JSON's escapes,
+-- DEL, the C1 controls, the Unicode line and paragraph separators and the bidirectional controls
+-- are written as \uXXXX too, for whoever reads the log in a terminal or an editor.
 CREATE OR REPLACE FUNCTION auth._audit_write(p_outcome text, p_code text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-  c_unsafe CONSTANT text := '[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]';
-  v_line   text;
-  v_char   text;
+  c_literal CONSTANT text := '^(null|"([^"\\\x01-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")$';
+  c_unsafe  CONSTANT text := '[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]';
+  v_call    text := pg_catalog.current_setting('authdb.audit_call', true);
+  v_fields  text[] := pg_catalog.string_to_array(pg_catalog.current_setting('authdb.audit_fields', true), pg_catalog.chr(30));
+  v_line    text;
+  v_char    text;
 BEGIN
+  FOR i IN 1 .. 5 LOOP
+    IF v_fields[i] IS NULL OR v_fields[i] !~ c_literal THEN
+      v_fields[i] := 'null';
+    END IF;
+  END LOOP;
   v_line := 'authdb audit {"outcome":' || auth._audit_json(p_outcome)
     || ',"code":'  || auth._audit_json(p_code)
-    || ',"iss":'   || auth._audit_json(pg_catalog.current_setting('authdb.audit_iss', true))
-    || ',"sub":'   || auth._audit_json(pg_catalog.current_setting('authdb.audit_sub', true))
-    || ',"kid":'   || auth._audit_json(pg_catalog.current_setting('authdb.audit_kid', true))
-    || ',"alg":'   || auth._audit_json(pg_catalog.current_setting('authdb.audit_alg', true))
-    || ',"token":' || auth._audit_json(pg_catalog.current_setting('authdb.audit_token', true))
+    || ',"iss":'   || v_fields[2]
+    || ',"sub":'   || v_fields[3]
+    || ',"kid":'   || v_fields[4]
+    || ',"alg":'   || v_fields[5]
+    || ',"token":' || auth._audit_json(pg_catalog.split_part(v_call, '|', 2))
     || ',"pid":'   || pg_catalog.pg_backend_pid()::text
-    || ',"path":'  || auth._audit_json(pg_catalog.current_setting('authdb.audit_path', true))
+    || ',"path":'  || v_fields[1]
     || '}';
   IF v_line ~ c_unsafe THEN
     FOR v_char IN SELECT DISTINCT m[1] FROM pg_catalog.regexp_matches(v_line, '(' || c_unsafe || ')', 'g') AS m LOOP
@@ -155,35 +185,6 @@ BEGIN
   END IF;
   RAISE LOG USING MESSAGE = v_line;
   PERFORM auth._audit_forget();
-END
-$$;
-
--- Forgets what was kept for this verification: nothing of it stays readable in the transaction.
-CREATE OR REPLACE FUNCTION auth._audit_forget()
-RETURNS void
-LANGUAGE plpgsql VOLATILE
-AS $$
-BEGIN
-  PERFORM pg_catalog.set_config('authdb.audit_level', '', true)
-        , pg_catalog.set_config('authdb.audit_token', '', true)
-        , pg_catalog.set_config('authdb.audit_path', '', true)
-        , pg_catalog.set_config('authdb.audit_iss', '', true)
-        , pg_catalog.set_config('authdb.audit_sub', '', true)
-        , pg_catalog.set_config('authdb.audit_kid', '', true)
-        , pg_catalog.set_config('authdb.audit_alg', '', true);
-END
-$$;
-
--- Hook: the verified-token cache vouches for the token. The path is `cached`, and the fields come
--- from the token, whose bytes are those that verified before in this backend (so they decode).
-CREATE OR REPLACE FUNCTION auth._audit_cached(p_jwt text)
-RETURNS void
-LANGUAGE plpgsql VOLATILE
-AS $$
-BEGIN
-  PERFORM pg_catalog.set_config('authdb.audit_path', 'cached', true)
-        , auth._audit_parsed(pg_catalog.convert_from(auth._b64url_try_decode(pg_catalog.split_part(p_jwt, '.', 1)), 'UTF8')::jsonb
-                           , pg_catalog.convert_from(auth._b64url_try_decode(pg_catalog.split_part(p_jwt, '.', 2)), 'UTF8')::jsonb);
 END
 $$;
 
@@ -204,7 +205,7 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
-  IF pg_catalog.current_setting('authdb.audit_level', true) = '2' OR auth._audit_configured() = 2 THEN
+  IF pg_catalog.left(pg_catalog.current_setting('authdb.audit_call', true), 2) = '2|' OR auth._audit_configured() = 2 THEN
     PERFORM auth._audit_write('accepted', NULL);
   ELSE
     PERFORM auth._audit_forget();
@@ -218,5 +219,6 @@ CREATE OR REPLACE FUNCTION auth._audit_rejected(p_code text)
 RETURNS void
 LANGUAGE sql VOLATILE
 AS $$
-  SELECT CASE WHEN pg_catalog.current_setting('authdb.audit_level', true) IN ('1', '2') THEN auth._audit_write('rejected', p_code) END
+  SELECT CASE WHEN pg_catalog.left(pg_catalog.current_setting('authdb.audit_call', true), 2) IN ('1|', '2|')
+              THEN auth._audit_write('rejected', p_code) END
 $$;
