@@ -433,7 +433,7 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
         await client.query('BEGIN');
         await client.query("SELECT set_config('authdb.audit_call', $1, true)", ['2|x"\nLOG:  forged']);
         await client.query("SELECT set_config('authdb.audit_fields', $1, true)",
-          [['"cold"', '"a\nb"', 'x\n"', '"k\"}\n"', '{"alg":1}'].join(String.fromCharCode(30))]);
+          [['"cold"', '"a\nb"', 'x\n"', '"k"}\n"', '{"alg":1}'].join(String.fromCharCode(30))]);
         await client.query("SELECT auth._audit_write('rejected', 'malformed')");
         await client.query('COMMIT');
       } finally {
