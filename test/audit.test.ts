@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateUp } from '../src/migrate.js';
 import { pgError } from './support/db.js';
-import { debianPgUnavailable, startDebianCluster, type DebianCluster } from './support/debian-pg.js';
+import { debianPgUnavailable, postgresOwnedTempDir, runAsPostgres, startDebianCluster, type DebianCluster } from './support/debian-pg.js';
 import { rawToken, TestIssuer } from './support/tokens.js';
 
 const unavailable = debianPgUnavailable();
@@ -41,13 +41,13 @@ let marker = 0;
 const presented: string[] = [];
 
 // log_directory `log` is relative to the data directory; jsonlog writes `server.json` beside it
-const stderrLog = () => join(cluster.dataDir, 'log', 'server.log');
-const jsonLog = () => join(cluster.dataDir, 'log', 'server.json');
+const stderrLog = (server: DebianCluster = cluster) => join(server.dataDir, 'log', 'server.log');
+const jsonLog = (server: DebianCluster = cluster) => join(server.dataDir, 'log', 'server.json');
 const read = (path: string) => readFileSync(path, 'utf8');
 
 /** A connection as the application's login (member of authenticated), with extra startup options. */
-async function connect(options?: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: cluster.url('app').replace('postgres@', `${LOGIN}@`), options });
+async function connect(options?: string, server: DebianCluster = cluster): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: server.url('app').replace('postgres@', `${LOGIN}@`), options });
   await client.connect();
   return client;
 }
@@ -72,11 +72,14 @@ async function verify(client: pg.Client, token: string): Promise<string> {
  * The audit lines `work` wrote, from the stderr log and the jsonlog file: everything after the
  * logs' current ends up to a marker written after `work` (the collector writes in arrival order).
  */
-async function auditLines(work: () => Promise<void>): Promise<{ stderr: string[]; json: AuditLine[]; raw: string }> {
+async function auditLines(work: () => Promise<void>, server: DebianCluster = cluster, serverAdmin: pg.Pool = admin):
+    Promise<{ stderr: string[]; json: AuditLine[]; raw: string }> {
+  const stderrLog = () => join(server.dataDir, 'log', 'server.log');
+  const jsonLog = () => join(server.dataDir, 'log', 'server.json');
   const from = { stderr: read(stderrLog()).length, json: read(jsonLog()).length };
   await work();
   const tag = `audit-test-marker-${++marker}`;
-  await admin.query(`DO $$ BEGIN RAISE LOG '${tag}'; END $$`);
+  await serverAdmin.query(`DO $$ BEGIN RAISE LOG '${tag}'; END $$`);
   const deadline = Date.now() + 10_000;
   let stderr = '';
   let json = '';
@@ -404,6 +407,40 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
       await databaseLevel(null);
     }
   });
+
+  it('audits on a hot standby, at the level configured on the primary', async () => {
+    const standbyDir = postgresOwnedTempDir();
+    runAsPostgres('pg_basebackup', ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres',
+      '-D', join(standbyDir, 'data'), '--write-recovery-conf', '--wal-method=stream', '--checkpoint=fast']);
+    const standby = await startDebianCluster({ dir: standbyDir, dataDir: join(standbyDir, 'data') });
+    const standbyAdmin = new pg.Pool({ connectionString: standby.url('app'), max: 1 });
+    try {
+      await databaseLevel('rejections');
+      const deadline = Date.now() + 30_000;
+      while ((await standbyAdmin.query("SELECT auth._audit_configured() AS level")).rows[0].level !== 1) {
+        if (Date.now() > deadline) throw new Error('the standby did not replay the level within 30 s');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect((await standbyAdmin.query('SELECT pg_is_in_recovery() AS r')).rows[0].r).toBe(true);
+      const client = await connect(undefined, standby);
+      try {
+        const token = await issuer.sign(kid, { sub: 'grace' });
+        const { json } = await auditLines(async () => {
+          await client.query("SET authdb.audit = 'off'");
+          expect(await verify(client, token)).toBe('accepted');
+          expect(await verify(client, `${token}x`)).toMatch(/^28000 jwt rejected: malformed/);
+        }, standby, standbyAdmin);
+        expect(json).toEqual([{ outcome: 'rejected', code: 'malformed', iss: null, sub: null, kid: null, alg: null,
+          token: digest(`${token}x`), pid: (client as unknown as { processID: number }).processID, path: 'cold' }]);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await standbyAdmin.end();
+      standby.destroy();
+      await databaseLevel(null);
+    }
+  }, 120_000);
 
   it('leaves nothing of the verification readable in the transaction after it', async () => {
     await databaseLevel('all');
