@@ -262,6 +262,42 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
     }
   });
 
+  it('writes exactly one line per call, and every rejection stays SQLSTATE 28000, for mutated tokens', async () => {
+    await databaseLevel('all');
+    const client = await connect();
+    try {
+      const good = await issuer.sign(kid, { sub: 'mallory' });
+      // seeded mutations: a character replaced, removed or inserted, a part dropped or repeated
+      let seed = 12345;
+      const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+      const alphabet = 'AZaz09-_.=+/"\\\n{}';
+      const tokens = Array.from({ length: 120 }, (_, i) => {
+        const at = random(good.length);
+        switch (i % 5) {
+          case 0: return good.slice(0, at) + alphabet[random(alphabet.length)] + good.slice(at + 1);
+          case 1: return good.slice(0, at) + good.slice(at + 1);
+          case 2: return good.slice(0, at) + alphabet[random(alphabet.length)] + good.slice(at);
+          case 3: return good.split('.').slice(0, random(3) + 1).join('.');
+          default: return `${good}.${good.split('.')[random(3)]}`;
+        }
+      });
+      const outcomes: string[] = [];
+      const { json, stderr } = await auditLines(async () => {
+        for (const token of tokens) outcomes.push(await verify(client, token));
+      });
+      for (const outcome of outcomes) expect(outcome).toMatch(/^(accepted|28000 jwt rejected: [a-z_]+)$/);
+      expect(json).toHaveLength(tokens.length);
+      expect(stderr).toHaveLength(tokens.length);
+      json.forEach((line, i) => {
+        expect(line.token).toBe(digest(tokens[i]!));
+        expect(line.outcome === 'accepted' ? 'accepted' : `28000 jwt rejected: ${line.code}`).toBe(outcomes[i]);
+      });
+    } finally {
+      await client.end();
+      await databaseLevel(null);
+    }
+  });
+
   it('never writes a token, nor its signature, to the log', async () => {
     // runs after the others: every token presented so far, at every level
     const logs = read(stderrLog()) + read(jsonLog());
