@@ -24,6 +24,7 @@ const NOT_INVOCATIONS: Record<string, string> = {
   'authdb migrate again': 'install.md quotes the missing-roles message, whose hint ends "then authdb migrate again"',
   'authdb did': 'install.md quotes the ledger refusal "… if authdb did not create it, then run again"',
   'authdb plain': 'performance.md shows bench output whose column headers are "authdb  plain settings"',
+  'authdb audit': 'the audit trail\'s server-log lines start "authdb audit {json}" (README, docs/operations.md, docs/security.md)',
 };
 
 /**

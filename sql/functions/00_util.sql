@@ -11,6 +11,7 @@ RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 BEGIN
+  PERFORM auth._audit_rejected(p_code);  -- audit trail (73_audit.sql)
   RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'jwt rejected: ' || p_code, DETAIL = p_detail;
 END
 $$;

@@ -86,7 +86,9 @@ DECLARE
   v_verified  boolean := false;
   v_tried     int := 0;
   v_hit       record;
+  v_audited   boolean;  -- audit trail (73_audit.sql)
 BEGIN
+  v_audited := auth._audit_begin(p_jwt);  -- audit trail (73_audit.sql)
   IF p_jwt IS NULL THEN
     PERFORM auth._reject('malformed', 'the token is NULL');
   END IF;
@@ -100,6 +102,7 @@ BEGIN
       SELECT k AS key, p AS provider INTO v_hit
         FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id WHERE k.id = key_id;
       IF FOUND THEN
+        IF v_audited THEN PERFORM auth._audit_cached(p_jwt); END IF;  -- audit trail (73_audit.sql)
         v_key := v_hit.key;
         IF NOT auth._key_usable(v_key) THEN
           PERFORM auth._require_usable_key(v_key);
@@ -111,6 +114,7 @@ BEGIN
         claims := convert_from(auth._b64url_try_decode(split_part(p_jwt, '.', 2)), 'UTF8')::jsonb;
         valid_until := auth._validate_claims(v_hit.provider, claims);
         subject_prefix := (v_hit.provider).subject_prefix;
+        IF v_audited THEN PERFORM auth._audit_accepted(); END IF;  -- audit trail (73_audit.sql)
         RETURN;
       END IF;
       -- The key that verified it is gone (removed, or replaced and registered again under a new
@@ -120,6 +124,7 @@ BEGIN
   END IF;
 
   v_token := auth._jws_parse(p_jwt);
+  IF v_audited THEN PERFORM auth._audit_parsed(v_token.header, v_token.claims); END IF;  -- audit trail (73_audit.sql)
   claims := v_token.claims;
   v_provider := auth._token_provider(v_token.header, claims);
   -- docs/security.md §1: the provider's allow-list must hold the header's alg.
@@ -174,5 +179,6 @@ BEGIN
   IF v_digest IS NOT NULL THEN
     PERFORM auth._vcache_put(v_digest, key_id);
   END IF;
+  IF v_audited THEN PERFORM auth._audit_accepted(); END IF;  -- audit trail (73_audit.sql)
 END
 $$;
