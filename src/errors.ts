@@ -4,7 +4,7 @@ import type { DatabaseError } from 'pg';
 export const REJECTION_CODES = [
   'malformed', 'too_large', 'unsupported_algorithm', 'critical_header', 'unknown_issuer', 'unknown_key',
   'key_revoked', 'bad_signature', 'expired', 'not_yet_valid', 'issued_in_future', 'issuer_mismatch',
-  'audience_mismatch', 'missing_claim', 'invalid_claim',
+  'audience_mismatch', 'missing_claim', 'invalid_claim', 'revoked',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 

@@ -7,4 +7,8 @@ export { addKeys, addKeysFromFile, addHmacSecret, listKeys, revokeKey, revokeKey
 export { REJECTION_CODES, rejectionOf, type Rejection, type RejectionCode } from './errors.js';
 export { startDev, mintDevToken, parseClaimArguments, prepareDevDatabase, runSqlAs, type DevEnvironment, type DevClaims, type SqlResult } from './dev.js';
 export { ConnectError, NoDatabaseError } from './connection.js';
+export {
+  revoke, revokeSubject, revokeToken, revokeSession, listRevocations, pruneRevocations, parseRevocationTime,
+  type Revocation, type RevocationKind, type PruneResult,
+} from './revocations.js';
 export { runDoctor, type DoctorFinding, type DoctorReport } from './doctor.js';
