@@ -11,7 +11,7 @@
 // bench; --worst-case runs only bench/run.ts's worst-case section; --seconds N (AUTHDB_BENCH_SECONDS, default 6) per pgbench run; --clients N
 // (AUTHDB_BENCH_CLIENTS, default 2); --trials N (AUTHDB_BENCH_TRIALS, default 7) fresh backends per
 // algorithm; --keep sets everything up, prints how to run the shapes by hand (for a profiler) and
-// waits for Ctrl-C.
+// waits for Ctrl-C. --revocation runs only bench/revocation.ts (the revocation check with 100,000 entries).
 // Measured on Debian's PostgreSQL 15 server package (a production build) in a temporary folder.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { DEBIAN_PG_BIN, debianPgUnavailable, startDebianCluster } from '../test/
 import { firstCall, median, withAuthRoundTrips, type FirstCall } from './per-request/first-call.js';
 import { authdbScript, pgbench, plainSettingsScript, type PgbenchOptions, type PgbenchTarget, type TokenMode } from './per-request/pgbench.js';
 import { ALGORITHMS, APP_ROLE, checkShapes, prepareDatabase, ROWS, USERS, type Algorithm } from './per-request/setup.js';
+import { revocationBench } from './revocation.js';
 
 /** Tokens per algorithm the cold shape walks through; first-call trials use the ones after them. */
 const COLD_TOKENS = 1000;
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (settings.worstCaseOnly) return runLoopBench(true);
+  if (process.argv.includes('--revocation')) return revocationBench();
   if (!settings.perRequestOnly && !settings.keep) runLoopBench(false);
 
   // the data does not change after the set-up's VACUUM: no autovacuum worker's CPU in the figures
