@@ -35,7 +35,7 @@ const SQL_FUNCTION: Record<RevocationKind, string> = {
 
 const SELECT_REVOCATIONS = `
   SELECT p.name AS provider, r.kind, r.value, r.issued_before, r.revoked_at,
-         auth._revocation_expires_at(r, p) AS expires_at,
+         auth._revocation_expires_at(r.issued_before, r.revoked_at, p.max_token_age_seconds, p.leeway_seconds) AS expires_at,
          CASE WHEN r.kind = 'subject' THEN pg_catalog.concat(p.subject_prefix, r.value) END AS user_id
     FROM auth.revocations AS r JOIN auth.providers AS p ON p.id = r.provider_id`;
 

@@ -184,12 +184,13 @@ $$;
 -- Every token an entry matches was issued (by its `iat`) before the entry's moment: `issued_before`
 -- for a subject; for a `jti` or `sid`, `revoked_at`. The maximum token age rejects each of them
 -- once that moment + the age + the leeway has passed, and tokens without `iat` always.
-CREATE OR REPLACE FUNCTION auth._revocation_expires_at(p_revocation auth.revocations, p_provider auth.providers)
+-- (Scalar arguments: a function over the table's row type would stop migration 0012 from rolling back.)
+CREATE OR REPLACE FUNCTION auth._revocation_expires_at(p_issued_before timestamptz, p_revoked_at timestamptz,
+                                                       p_max_token_age_seconds int, p_leeway_seconds int)
 RETURNS timestamptz
 LANGUAGE sql STABLE
 AS $$
-  SELECT coalesce(p_revocation.issued_before, p_revocation.revoked_at)
-       + make_interval(secs => p_provider.max_token_age_seconds + p_provider.leeway_seconds)
+  SELECT coalesce(p_issued_before, p_revoked_at) + make_interval(secs => p_max_token_age_seconds + p_leeway_seconds)
 $$;
 
 -- auth.prune_revocations(): owner only. Deletes the entries no unexpired token can match any more
@@ -206,7 +207,7 @@ BEGIN
   DELETE FROM auth.revocations AS r
    USING auth.providers AS p
    WHERE p.id = r.provider_id
-     AND auth._revocation_expires_at(r, p) < now();
+     AND auth._revocation_expires_at(r.issued_before, r.revoked_at, p.max_token_age_seconds, p.leeway_seconds) < now();
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
 END
