@@ -14,6 +14,7 @@
 // waits for Ctrl-C; --save-baseline writes this run's figures to bench/baseline.json.
 // Every table prints, beside the live figures, those of bench/baseline.json ("before"): the run it
 // records names its date and commit.
+// --revocation runs only bench/revocation.ts (the revocation check with 100,000 entries).
 // Measured on Debian's PostgreSQL 15 server package (a production build) in a temporary folder.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { DEBIAN_PG_BIN, debianPgUnavailable, startDebianCluster } from '../test/
 import { firstCall, median, withAuthRoundTrips, type FirstCall } from './per-request/first-call.js';
 import { authdbScript, pgbench, plainSettingsScript, type PgbenchOptions, type PgbenchTarget, type TokenMode } from './per-request/pgbench.js';
 import { ALGORITHMS, APP_ROLE, checkShapes, prepareDatabase, ROWS, USERS, type Algorithm } from './per-request/setup.js';
+import { revocationBench } from './revocation.js';
 
 /** Tokens per algorithm the cold shape walks through; first-call trials use the ones after them. */
 const COLD_TOKENS = 1000;
@@ -140,6 +142,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (settings.worstCaseOnly) return runLoopBench(true);
+  if (process.argv.includes('--revocation')) return revocationBench();
   if (!settings.perRequestOnly && !settings.keep) runLoopBench(false);
 
   // the data does not change after the set-up's VACUUM: no autovacuum worker's CPU in the figures

@@ -46,7 +46,7 @@ export function databaseCause(error: unknown): DatabaseCause | undefined {
 export const REJECTION_CODES = [
   'malformed', 'too_large', 'unsupported_algorithm', 'critical_header', 'unknown_issuer', 'unknown_key',
   'key_revoked', 'bad_signature', 'expired', 'not_yet_valid', 'issued_in_future', 'issuer_mismatch',
-  'audience_mismatch', 'missing_claim', 'invalid_claim',
+  'audience_mismatch', 'missing_claim', 'invalid_claim', 'revoked',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 

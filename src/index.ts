@@ -16,4 +16,8 @@ export { EmbeddedPostgresMissingError } from './embedded.js';
 export { ALGORITHMS, SUPPORTED_ALGORITHMS, type Algorithm, type AlgorithmName } from './algorithms.js';
 export { startDev, mintDevToken, parseClaimArguments, prepareDevDatabase, runSqlAs, type DevEnvironment, type DevClaims, type SqlResult } from './dev.js';
 export { ConnectError, NoDatabaseError } from './connection.js';
+export {
+  revoke, revokeSubject, revokeToken, revokeSession, listRevocations, pruneRevocations, parseRevocationTime,
+  type Revocation, type RevocationKind, type PruneResult,
+} from './revocations.js';
 export { runDoctor, type DoctorFinding, type DoctorReport } from './doctor.js';

@@ -141,6 +141,8 @@ export interface ProviderSettings {
   maxRsaBits?: number;
   /** Migration 0007: the most keys this provider may hold (docs/security.md §12). */
   maxKeys?: number;
+  /** Migration 0012: tokens whose `iat` is older are rejected, whatever their `exp`; null removes it (docs/revocation.md). */
+  maxTokenAgeSeconds?: number | null;
 }
 
 /** The bounds the schema enforces (CHECK constraints of 0001, 0006 and 0007), checked before any SQL. */
@@ -148,6 +150,7 @@ export const LIMITS = {
   leewaySeconds: { flag: '--leeway', min: 0, max: 3600 },
   maxRsaBits: { flag: '--max-rsa-bits', min: 2048, max: 8192 },
   maxKeys: { flag: '--max-keys', min: 1, max: 1000 },
+  maxTokenAgeSeconds: { flag: '--max-token-age', min: 1, max: 315360000 },
 } as const;
 
 export const PROVIDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -171,7 +174,7 @@ export function checkProviderSettings(settings: ProviderSettings): void {
   }
   for (const [field, limit] of Object.entries(LIMITS) as [keyof typeof LIMITS, (typeof LIMITS)[keyof typeof LIMITS]][]) {
     const value = settings[field];
-    if (value !== undefined && (!Number.isInteger(value) || value < limit.min || value > limit.max)) {
+    if (value !== undefined && value !== null && (!Number.isInteger(value) || value < limit.min || value > limit.max)) {
       throw new InvalidSettingError(`${limit.flag} must be a whole number from ${limit.min} to ${limit.max}`);
     }
   }
@@ -222,6 +225,7 @@ export async function createProvider(client: pg.ClientBase, provider: NewProvide
   if (provider.leewaySeconds !== undefined) columns.push(['leeway_seconds', provider.leewaySeconds]);
   if (provider.maxRsaBits !== undefined) columns.push(['max_rsa_bits', provider.maxRsaBits]);
   if (provider.maxKeys !== undefined) columns.push(['max_keys', provider.maxKeys]);
+  if (provider.maxTokenAgeSeconds !== undefined) columns.push(['max_token_age_seconds', provider.maxTokenAgeSeconds]);
   const values = columns.map((_, index) => `$${index + 5}`);
   try {
     const { rows } = await client.query<{ id: string; subject_prefix: string | null }>(
@@ -258,6 +262,7 @@ export interface ProviderUpdate {
   subjectPrefix: string | null;
   maxRsaBits: number;
   maxKeys: number;
+  maxTokenAgeSeconds: number | null;
   /** Consequences worth a second look: keys that no longer verify, more keys than allowed. */
   warnings: string[];
 }
@@ -273,8 +278,9 @@ export async function updateProvider(client: pg.ClientBase, name: string, settin
   if (settings.sharedSubjects) changes.push(['subject_prefix', 'subjectPrefix', null]);
   if (settings.maxRsaBits !== undefined) changes.push(['max_rsa_bits', 'maxRsaBits', settings.maxRsaBits]);
   if (settings.maxKeys !== undefined) changes.push(['max_keys', 'maxKeys', settings.maxKeys]);
+  if (settings.maxTokenAgeSeconds !== undefined) changes.push(['max_token_age_seconds', 'maxTokenAgeSeconds', settings.maxTokenAgeSeconds]);
   if (changes.length === 0) {
-    throw new InvalidSettingError('nothing to change', 'give at least one of --audience, --algorithms, --leeway, --subject-prefix, --shared-subjects, --max-rsa-bits, --max-keys');
+    throw new InvalidSettingError('nothing to change', 'give at least one of --audience, --algorithms, --leeway, --subject-prefix, --shared-subjects, --max-rsa-bits, --max-keys, --max-token-age');
   }
   await client.query('BEGIN');
   try {
@@ -282,7 +288,7 @@ export async function updateProvider(client: pg.ClientBase, name: string, settin
     const { rows } = await client.query(
       `UPDATE auth.providers SET ${changes.map(([column], index) => `${column} = $${index + 2}`).join(', ')}
         WHERE name = $1
-        RETURNING id, audiences, algorithms, leeway_seconds, subject_prefix, max_rsa_bits, max_keys`,
+        RETURNING id, audiences, algorithms, leeway_seconds, subject_prefix, max_rsa_bits, max_keys, max_token_age_seconds`,
       [name, ...changes.map(([, , value]) => value)],
     );
     const row = rows[0];
@@ -300,7 +306,7 @@ export async function updateProvider(client: pg.ClientBase, name: string, settin
     return {
       provider: name, changed: [...new Set(changes.map(([, field]) => field))],
       audiences: row.audiences, algorithms: row.algorithms, leewaySeconds: row.leeway_seconds,
-      subjectPrefix: row.subject_prefix, maxRsaBits: row.max_rsa_bits, maxKeys: row.max_keys, warnings,
+      subjectPrefix: row.subject_prefix, maxRsaBits: row.max_rsa_bits, maxKeys: row.max_keys, maxTokenAgeSeconds: row.max_token_age_seconds, warnings,
     };
   } catch (error) {
     await client.query('ROLLBACK');
@@ -451,13 +457,15 @@ export interface ProviderSummary {
   subjectPrefix: string | null;
   maxRsaBits: number;
   maxKeys: number;
+  /** NULL: no maximum token age (docs/revocation.md). */
+  maxTokenAgeSeconds: number | null;
 }
 
 export async function listProviders(client: pg.ClientBase): Promise<ProviderSummary[]> {
   const { rows } = await client.query(
     `SELECT p.name, p.issuer, p.jwks_url, p.audiences, p.algorithms, p.grace_seconds,
             p.last_synced_at, p.last_error, p.last_error_at, p.next_refresh_at,
-            p.leeway_seconds, p.subject_prefix, p.max_rsa_bits, p.max_keys,
+            p.leeway_seconds, p.subject_prefix, p.max_rsa_bits, p.max_keys, p.max_token_age_seconds,
             pg_catalog.count(k.id) FILTER (WHERE k.status = 'active')::int AS active,
             pg_catalog.count(k.id) FILTER (WHERE k.status = 'retired')::int AS retired,
             pg_catalog.count(k.id) FILTER (WHERE k.status = 'revoked')::int AS revoked
@@ -480,6 +488,7 @@ export async function listProviders(client: pg.ClientBase): Promise<ProviderSumm
     subjectPrefix: row.subject_prefix,
     maxRsaBits: row.max_rsa_bits,
     maxKeys: row.max_keys,
+    maxTokenAgeSeconds: row.max_token_age_seconds,
   }));
 }
 

@@ -9,6 +9,7 @@ import { printable, type SkippedKey } from './jwks/parse.js';
 
 export { printable };
 import { getProvider, secondsUntilNextRefresh, syncableProviders, type ProviderConfig } from './providers.js';
+import { pruneRevocationsIfInstalled } from './revocations.js';
 
 export interface SyncResult extends ApplyCounts {
   provider: string;
@@ -127,6 +128,8 @@ export async function syncProviders(client: pg.ClientBase, options: SyncOptions 
     options.onResult?.(result);
     results.push(result);
   }
+  // Revocation entries no unexpired token can match any more go with every run (docs/revocation.md).
+  if (!signal?.aborted) await pruneRevocationsIfInstalled(client);
   return results;
 }
 

@@ -139,7 +139,7 @@ describe('provider update', { timeout: BINARY_TESTS_MS }, () => {
     expect(updated.code, updated.stderr).toBe(0);
     expect(jsonOutput(updated)).toEqual({
       provider: 'acme', changed: ['audiences', 'algorithms', 'leewaySeconds', 'subjectPrefix', 'maxRsaBits', 'maxKeys'],
-      audiences: ['api', 'admin'], algorithms: ['EdDSA', 'ES256'], leewaySeconds: 5, subjectPrefix: 'acme|', maxRsaBits: 8192, maxKeys: 64, warnings: [],
+      audiences: ['api', 'admin'], algorithms: ['EdDSA', 'ES256'], leewaySeconds: 5, subjectPrefix: 'acme|', maxRsaBits: 8192, maxKeys: 64, maxTokenAgeSeconds: null, warnings: [],
     });
     const { rows: [row] } = await db.pool.query(
       "SELECT audiences, algorithms, leeway_seconds, subject_prefix, max_rsa_bits, max_keys FROM auth.providers WHERE name = 'acme'");

@@ -6,8 +6,9 @@ import { registerDoctor } from './doctor.js';
 import { registerKeys } from './keys.js';
 import { registerMigrate } from './migrate.js';
 import { registerProvider } from './provider.js';
+import { registerRevoke } from './revoke.js';
 import { registerSeal } from './seal.js';
 import { registerSync } from './sync.js';
 import { registerVerify } from './verify.js';
 
-export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync, registerBundle, registerDoctor, registerSeal];
+export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync, registerBundle, registerDoctor, registerSeal, registerRevoke];

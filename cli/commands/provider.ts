@@ -48,6 +48,17 @@ function positiveSeconds(flag: string, value: string | undefined): number | unde
   return Number(value);
 }
 
+const UNIT_SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `--max-token-age`: seconds, or a number with a unit (s, m, h, d); `none` removes the maximum. */
+function tokenAge(value: string | undefined): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'none') return null;
+  const match = /^(\d{1,9})([smhd]?)$/.exec(value);
+  if (!match) throw new InvalidSettingError(`--max-token-age expects seconds (or 15m, 12h, 7d) or none, not ${JSON.stringify(printable(value))}`);
+  return Number(match[1]) * UNIT_SECONDS[match[2]!]!;
+}
+
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 const list = (value: string): string[] => value.split(',').map((item) => item.trim()).filter(Boolean);
 
@@ -60,6 +71,7 @@ interface SettingOptions {
   sharedSubjects?: boolean;
   maxRsaBits?: string;
   maxKeys?: string;
+  maxTokenAge?: string;
 }
 
 function settingsFrom(options: SettingOptions): ProviderSettings {
@@ -71,6 +83,7 @@ function settingsFrom(options: SettingOptions): ProviderSettings {
     sharedSubjects: options.sharedSubjects,
     maxRsaBits: wholeNumber('--max-rsa-bits', options.maxRsaBits),
     maxKeys: wholeNumber('--max-keys', options.maxKeys),
+    maxTokenAgeSeconds: tokenAge(options.maxTokenAge),
   };
 }
 
@@ -83,7 +96,8 @@ function addSettingOptions(command: Command, defaults: boolean): Command {
     .option('--subject-prefix <prefix>', `put before its tokens' sub by auth.user_id()${byDefault('NAME: for every provider but the first')}`)
     .option('--shared-subjects', 'use its sub bare: the DBA states that it names the same users as the first provider')
     .option('--max-rsa-bits <bits>', `largest RSA key accepted, 2048 to 8192${byDefault('4096')}`)
-    .option('--max-keys <n>', `most keys it may hold, 1 to 1000${byDefault('32')}`);
+    .option('--max-keys <n>', `most keys it may hold, 1 to 1000${byDefault('32')}`)
+    .option('--max-token-age <age>', `reject tokens whose iat is older, whatever their exp (seconds, or 15m, 12h, 7d; none removes it); lets \`revocations prune\` drop entries${byDefault('none')}`);
 }
 
 function subjects(prefix: string | null): string {
@@ -177,7 +191,8 @@ Examples:
   authdb provider update supabase --audience authenticated
   authdb provider update acme --algorithms RS256,ES256 --leeway 10
   authdb provider update partner --subject-prefix partner: # or --shared-subjects
-  authdb provider update entra --max-rsa-bits 8192 --max-keys 64`)
+  authdb provider update entra --max-rsa-bits 8192 --max-keys 64
+  authdb provider update acme --max-token-age 12h`)
     .action(
       action(async (name: string, commandOptions: SettingOptions, command: Command) => {
         const options = globalOptions(command);
@@ -188,7 +203,8 @@ Examples:
         for (const warning of result.warnings) progress(`warning: ${name}: ${warning}`);
         const audiences = result.audiences.length === 0 ? 'any aud' : `aud ${result.audiences.map((aud) => printable(aud)).join(', ')}`;
         printLine(`updated provider ${name} (${result.changed.join(', ')}): ${audiences}; algorithms ${result.algorithms?.join(',') ?? 'of its keys'}; ` +
-          `leeway ${result.leewaySeconds} s; ${subjects(result.subjectPrefix)}; max RSA ${result.maxRsaBits} bits; max ${result.maxKeys} keys`);
+          `leeway ${result.leewaySeconds} s; ${subjects(result.subjectPrefix)}; max RSA ${result.maxRsaBits} bits; max ${result.maxKeys} keys` +
+          (result.maxTokenAgeSeconds === null ? '' : `; max token age ${result.maxTokenAgeSeconds} s`));
       }),
     );
 

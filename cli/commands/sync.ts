@@ -30,6 +30,7 @@ Cache-Control max-age or no-cache is honoured). Each refresh is a conditional re
 unchanged key set costs a 304, and a key the provider publishes verifies within a minute when
 this runs every minute. Failures back off (up to 10 min); a 429/503 Retry-After is honoured.
 Slow or retried requests print a progress line on stderr (not with --json).
+After the providers, every run prunes revocations no unexpired token can match (authdb revocations prune).
 
 Exit status: 0 when every provider synced; 1 when any failed (its keys stay exactly as they were).
 

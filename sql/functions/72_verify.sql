@@ -113,6 +113,7 @@ BEGIN
         END IF;
         claims := convert_from(auth._b64url_try_decode(split_part(p_jwt, '.', 2)), 'UTF8')::jsonb;
         valid_until := auth._validate_claims(v_hit.provider, claims);
+        valid_until := auth._check_revocation(v_hit.provider, claims, valid_until);  -- docs/security.md §13
         subject_prefix := (v_hit.provider).subject_prefix;
         IF v_audited THEN PERFORM auth._audit_accepted(); END IF;  -- audit trail (73_audit.sql)
         RETURN;
@@ -174,6 +175,7 @@ BEGIN
   END IF;
 
   valid_until := auth._validate_claims(v_provider, claims);
+  valid_until := auth._check_revocation(v_provider, claims, valid_until);  -- docs/security.md §13
   key_id := v_key.id;
   subject_prefix := v_provider.subject_prefix;
   IF v_digest IS NOT NULL THEN

@@ -83,6 +83,7 @@ BEGIN
   v_prefix_len := split_part(v_rest, '|', 1);
   subject_prefix := substr(v_rest, length(v_prefix_len) + 2, v_prefix_len::int);
   claims := substr(v_rest, length(v_prefix_len) + 2 + v_prefix_len::int)::jsonb;
+  IF v_scope = 'session' AND auth._session_revoked(v_key.provider_id, claims) THEN claims := NULL; subject_prefix := NULL; END IF;  -- §13
 END
 $$;
 
