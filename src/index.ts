@@ -8,3 +8,4 @@ export { REJECTION_CODES, rejectionOf, type Rejection, type RejectionCode } from
 export { startDev, mintDevToken, parseClaimArguments, prepareDevDatabase, runSqlAs, type DevEnvironment, type DevClaims, type SqlResult } from './dev.js';
 export { ConnectError, NoDatabaseError } from './connection.js';
 export { runDoctor, type DoctorFinding, type DoctorReport } from './doctor.js';
+export { explainWhy, renderWhy, WhyError, type WhyOptions, type WhyReport, type WhyIdentity, type CommandReport, type ClauseReport, type PolicyVerdict } from './why/index.js';

@@ -9,5 +9,6 @@ import { registerProvider } from './provider.js';
 import { registerSeal } from './seal.js';
 import { registerSync } from './sync.js';
 import { registerVerify } from './verify.js';
+import { registerWhy } from './why.js';
 
-export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync, registerBundle, registerDoctor, registerSeal];
+export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync, registerBundle, registerDoctor, registerSeal, registerWhy];
