@@ -205,6 +205,7 @@ describe('authdb why: identity', () => {
 
   it('--provider: a second provider\'s subjects carry its prefix; several providers need --provider', async () => {
     await TestIssuer.create(db.pool, 'other');
+    await db.pool.query("UPDATE auth.providers SET subject_prefix = 'other:' WHERE name = 'other'");
     try {
       expectOneLineError(await why('--as', 'alice', 'app.todos'), 1, /2 providers are registered/);
       const r = await report('--as', 'alice', '--provider', 'other', 'app.todos', '--key', '1');
@@ -213,7 +214,7 @@ describe('authdb why: identity', () => {
       expect(command(await report('--as', 'alice', '--provider', 'idp', 'app.todos', '--key', '1'), 'select').allowed).toBe(true);
       expectOneLineError(await why('--as', 'alice', '--provider', 'nope', 'app.todos'), 1, /no provider named nope/);
     } finally {
-      await db.pool.query("SELECT auth.remove_provider('other')").catch(() => db.pool.query("DELETE FROM auth.providers WHERE name = 'other'"));
+      await db.pool.query("DELETE FROM auth.providers WHERE name = 'other'");
     }
   });
 });
