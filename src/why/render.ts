@@ -76,8 +76,8 @@ export function renderWhy(report: WhyReport): string[] {
       const label = clause.clause === 'using' ? 'USING' : 'WITH CHECK';
       const what = clause.clause === 'using'
         ? `rows authenticated may ${VERB[command.command]}`
-        : command.command === 'insert' ? 'new rows it may write (tested with this row\'s values)' : 'rows as they would be written (tested with this row\'s values)';
-      lines.push(`  ${label} (${what}): ${outcomeText(clause, command, report)}`);
+        : `${command.command === 'insert' ? 'new rows it may write' : 'rows as they would be written'}, tested with ${report.key ? 'this row\'s' : 'each row\'s'} values`;
+      lines.push(`  ${label}, ${what}: ${outcomeText(clause, command, report)}`);
       for (const policy of clause.policies) lines.push(`    ${policyLine(policy, report)}`);
     }
     if ((command.command === 'update' || command.command === 'delete') && command.allowed) {

@@ -1,5 +1,5 @@
 // Where `authdb why` runs policy expressions: as `authenticated`, never with the rights of the
-// admin who runs the command (docs/security.md §13).
+// admin who runs the command (docs/security.md, "`authdb why`").
 //
 // A policy's expressions, and the functions they call, are written by the table's owner, who may
 // be any login; `authdb why` is run by a superuser or the auth schema's owner. So:
