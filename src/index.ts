@@ -21,3 +21,4 @@ export {
   type Revocation, type RevocationKind, type PruneResult,
 } from './revocations.js';
 export { runDoctor, type DoctorFinding, type DoctorReport } from './doctor.js';
+export { explainWhy, renderWhy, WhyError, type WhyOptions, type WhyReport, type WhyIdentity, type CommandReport, type ClauseReport, type PolicyVerdict } from './why/index.js';

@@ -56,6 +56,10 @@ const PLANS: Record<string, Plan> = {
     refuse: [/read the quick start/],
   },
   'README.md: export DATABASE_URL=postgres://owner@host/db': { run: 'sh', database: 'fresh', expect: [/installed: \d+\.\d+\.\d+/] },
+  "README.md: npx authdb why --as alice todos --key 3     # in the authdb dev database: bob's todo, and which policy said no": {
+    run: 'sh',
+    expect: [/^SELECT {2}DENIED$/m, /no permissive policy admits the row/, /^SELECT {2}allowed for \d+ of \d+ rows$/m],
+  },
   "README.md: import { withAuth } from 'authdb';": { skip: 'a fragment: pool and bearerToken come from the app around it (docs/quickstart.md runs a whole app)' },
   'README.md: authdb provider add acme --jwks-url https://acme.example/.well-known/jwks.json \\': {
     skip: 'remote issuers (acme.example, accounts.google.com) and files of the reader’s own; test/provider*.test.ts and test/sync*.test.ts run these commands on local JWKS servers',

@@ -10,5 +10,6 @@ import { registerRevoke } from './revoke.js';
 import { registerSeal } from './seal.js';
 import { registerSync } from './sync.js';
 import { registerVerify } from './verify.js';
+import { registerWhy } from './why.js';
 
-export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync, registerBundle, registerDoctor, registerSeal, registerRevoke];
+export const commandModules: ((program: Command) => void)[] = [registerMigrate, registerKeys, registerVerify, registerDev, registerProvider, registerSync, registerBundle, registerDoctor, registerSeal, registerRevoke, registerWhy];
