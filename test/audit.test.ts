@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateUp } from '../src/migrate.js';
 import { pgError } from './support/db.js';
-import { debianPgUnavailable, postgresOwnedTempDir, runAsPostgres, startDebianCluster, type DebianCluster } from './support/debian-pg.js';
+import { DEBIAN_PG_BIN, debianPgUnavailable, runAsServerUserSync, serverTempDir, startDebianCluster, type DebianCluster } from './support/pg-cluster.js';
 import { rawToken, TestIssuer } from './support/tokens.js';
 
 const unavailable = debianPgUnavailable();
@@ -445,8 +445,8 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
   });
 
   it('audits on a hot standby, at the level configured on the primary', async () => {
-    const standbyDir = postgresOwnedTempDir();
-    runAsPostgres('pg_basebackup', ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres',
+    const standbyDir = serverTempDir('authdb-audit-standby-');
+    runAsServerUserSync(join(DEBIAN_PG_BIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres',
       '-D', join(standbyDir, 'data'), '--write-recovery-conf', '--wal-method=stream', '--checkpoint=fast']);
     const standby = await startDebianCluster({ dir: standbyDir, dataDir: join(standbyDir, 'data') });
     const standbyAdmin = new pg.Pool({ connectionString: standby.url('app'), max: 1 });

@@ -10,15 +10,15 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateUp } from '../src/migrate.js';
 import { pgError } from './support/db.js';
-import { DEBIAN_PG15_BIN, embeddedBinDir, PgCluster } from './support/pg-cluster.js';
+import { DEBIAN_PG_BIN, embeddedBinDir, PgCluster } from './support/pg-cluster.js';
 import { requestedMajor } from './support/server.js';
 import { TestIssuer } from './support/tokens.js';
 
 const major = requestedMajor();
-const binDir = major === undefined ? DEBIAN_PG15_BIN : embeddedBinDir(major);
-const available = major !== undefined || existsSync(join(DEBIAN_PG15_BIN, 'pg_basebackup'));
-if (!available && process.env.CI) throw new Error(`CI needs Debian's postgresql-15 package (${DEBIAN_PG15_BIN})`);
-if (!available) console.warn(`revocation standby tests skipped: no ${DEBIAN_PG15_BIN}/pg_basebackup (apt-get install postgresql-15)`);
+const binDir = major === undefined ? DEBIAN_PG_BIN : embeddedBinDir(major);
+const available = major !== undefined || existsSync(join(DEBIAN_PG_BIN, 'pg_basebackup'));
+if (!available && process.env.CI) throw new Error(`CI needs Debian's postgresql-15 package (${DEBIAN_PG_BIN})`);
+if (!available) console.warn(`revocation standby tests skipped: no ${DEBIAN_PG_BIN}/pg_basebackup (apt-get install postgresql-15)`);
 
 let primary: PgCluster | undefined;
 let standby: PgCluster | undefined;
