@@ -11,6 +11,7 @@
 // SET ROLE or SET search_path (a request can COMMIT mid-way and run as the login role) — is undone
 // in the COMMIT round trip. Other settings and the verified-token cache (`authdb.vcache_*`) stay.
 import type pg from 'pg';
+import { qualify } from './schema.js';
 
 export interface WithAuthOptions {
   /** Role for requests with a token (default `authenticated`). */
@@ -23,6 +24,8 @@ export interface WithAuthOptions {
    * SET search_path, or the `options` connection parameter), with `pg_temp` last.
    */
   searchPath?: string[];
+  /** The schema authdb is installed in (default `auth`), e.g. `authdb` beside Supabase's auth schema. */
+  schema?: string;
 }
 
 /** Thrown when `fn` resolved but its transaction had already failed, so COMMIT rolled back. */
@@ -60,10 +63,10 @@ function quoteIdentifier(name: string): string {
 }
 
 /** The first round trip: transaction, role, search_path (and, without a token, no identity). */
-function beginStatements(role: string, hasToken: boolean, searchPath: string[] | undefined): string {
+function beginStatements(role: string, hasToken: boolean, searchPath: string[] | undefined, schema: string | undefined): string {
   const path = searchPath ? `SET LOCAL search_path TO ${[...searchPath.map(quoteIdentifier), 'pg_temp'].join(', ')}` : DEFAULT_SEARCH_PATH;
   // Without a token: forget any identity (a session one too), so nothing carries over.
-  return `BEGIN; SET LOCAL ROLE ${quoteIdentifier(role)}; ${path}${hasToken ? '' : '; SELECT auth.reset()'}`;
+  return `BEGIN; SET LOCAL ROLE ${quoteIdentifier(role)}; ${path}${hasToken ? '' : `; SELECT ${qualify('auth.reset()', schema)}`}`;
 }
 
 /**
@@ -112,8 +115,8 @@ async function inTransaction<T, C extends pg.ClientBase>(
   const role = hasToken ? (options.authenticatedRole ?? 'authenticated') : (options.anonymousRole ?? 'anonymous');
   let ended = false;
   try {
-    await client.query(beginStatements(role, hasToken, options.searchPath));
-    if (hasToken) await client.query('SELECT auth.init($1)', [jwt]);
+    await client.query(beginStatements(role, hasToken, options.searchPath, options.schema));
+    if (hasToken) await client.query(qualify('SELECT auth.init($1)', options.schema), [jwt]);
     const result = await fn(client);
     // A multi-statement simple query answers with one result per statement.
     const results = (await client.query(`COMMIT; ${REQUEST_CLEAN_UP}`)) as unknown as pg.QueryResult[];
