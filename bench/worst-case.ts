@@ -2,9 +2,9 @@
 // that does not verify costs the database at the default limits, per algorithm, beside the 10 ms
 // budget. The keys are the costliest a provider may register without opting in (RSA: 4096 bits,
 // e = 2^32 - 1, the largest exponent accepted), three per algorithm (a kid-less token is tried
-// against the two newest), and the tokens are the costliest we know of:
+// against the two newest, ES512 the newest only), and the tokens are the costliest we know of:
 // - with kid: a well-formed token whose signature is in range but wrong (a full check, then no);
-// - kid-less, 16 KiB: the same without kid (two full checks), its payload padded to the 16 KiB
+// - kid-less, 16 KiB: the same without kid (two full checks, ES512 one), its payload padded to the 16 KiB
 //   limit with the JSON that costs the parser most within its bounds (see paddedClaims).
 // Time is the backend's own CPU time (/proc/self/schedstat), so other load on the machine does
 // not count; without it (not Linux, not superuser) the wall clock.
@@ -143,7 +143,7 @@ export async function worstCaseSection(url: string, options: { seconds?: number 
     await admin.query('SELECT auth.add_provider($1, $2)', [PROVIDER, ISSUER]);
     const { rows: limits } = await admin.query('SELECT max_rsa_bits, max_keys FROM auth.providers WHERE name = $1', [PROVIDER]);
     console.log(`\nworst-case forged token (docs/security.md §12), default limits: RSA ≤ ${limits[0].max_rsa_bits} bits, e < 2^32, ` +
-      `≤ ${limits[0].max_keys} keys per provider, kid-less tokens tried against 2 keys, JSON ≤ 32 levels, tokens ≤ 16 KiB`);
+      `≤ ${limits[0].max_keys} keys per provider, kid-less tokens tried against 2 keys (ES512: 1), JSON ≤ 32 levels, tokens ≤ 16 KiB`);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {

@@ -131,7 +131,7 @@ describe('keys per provider: at most max_keys usable keys (default 32)', () => {
   });
 });
 
-describe('kid-less tokens: tried against the two newest usable keys of their alg', () => {
+describe('kid-less tokens: tried against the two newest usable keys of their alg (ES512: the newest)', () => {
   it('accepts a kid-less token of the newest and second-newest key, rejects one of an older key (bad_signature)', async () => {
     const idp = await TestIssuer.create(db.pool, 'kidless', { audiences: [] });
     const kids = [];
@@ -145,6 +145,15 @@ describe('kid-less tokens: tried against the two newest usable keys of their alg
     await db.pool.query("SELECT auth.revoke_key('hs-2', 'kidless')");
     expect(await verdict(await token('hs-0'))).toBe('accepted');
     expect(kids).toHaveLength(3);
+  });
+
+  it('ES512 kid-less tokens are tried against the newest key only (two P-521 checks would pass the 10 ms budget)', async () => {
+    const idp = await TestIssuer.create(db.pool, 'kidless512', { audiences: [] });
+    for (let i = 0; i < 2; i++) await idp.addKey('ES512', `es-${i}`);
+    const token = (kid: string) => idp.sign(kid, {}, { kid: undefined });
+    expect(await verdict(await token('es-1'))).toBe('accepted');
+    expect(await verdict(await token('es-0'))).toBe('bad_signature');
+    expect(await verdict(await idp.sign('es-0'))).toBe('accepted'); // with its kid it verifies
   });
 });
 
