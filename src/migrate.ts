@@ -294,7 +294,7 @@ async function migrationFailure(client: pg.ClientBase, error: unknown, migration
     );
   }
   if (e.code === '42501' && /permission denied for database/i.test(e.message)) {
-    return new MigrateError('permission_denied', `${where}: role ${who} may not create schema auth`, `as the database owner run: GRANT CREATE ON DATABASE ${db} TO ${who}`, [], error);
+    return new MigrateError('permission_denied', `${where}: role ${who} may not create schema ${schemaOf(client)}`, `as the database owner run: GRANT CREATE ON DATABASE ${db} TO ${who}`, [], error);
   }
   const message = `${where}: ${e.message} (SQLSTATE ${e.code})`.replace(/\s*\n\s*/g, ' ');
   return new MigrateError('migration_failed', message, e.hint?.replace(/\s*\n\s*/g, ' '), [], error);
