@@ -5,7 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DEFAULT_CONNECT_TIMEOUT_SECONDS, setConnectTimeout } from '../src/connection.js';
 import { packageVersion } from '../src/sources.js';
 import { commandModules } from './commands/index.js';
-import { seconds } from './options.js';
+import { schemaName, seconds } from './options.js';
 import { parsingFinished, reportFailure, UsageError } from './output.js';
 
 // `authdb … | head` closes the pipe early: stop quietly, as other command-line tools do.
@@ -36,6 +36,9 @@ const program = new Command()
   .option('--database-url <url>', 'Postgres connection string (default: DATABASE_URL, then the PG* variables)')
   .addOption(
     new Option('--connect-timeout <seconds>', `give up on a server that does not answer within this time; 0 waits forever (default: PGCONNECT_TIMEOUT, else ${DEFAULT_CONNECT_TIMEOUT_SECONDS})`).argParser(seconds),
+  )
+  .addOption(
+    new Option('--schema <name>', 'the schema authdb is installed in; migrate installs there (default: the installation found in the database, else auth)').argParser(schemaName),
   )
   .option('--json', 'machine-readable output on stdout; a failure prints {"error":{"code","message","hint"}}')
   .option('--verbose', 'on failure, add the stack trace, SQLSTATE and DETAIL to the one-line message')

@@ -1,6 +1,7 @@
 // Parsers for option values, shared by every command. A bad value throws commander's
 // InvalidArgumentError, which the CLI reports as a usage error: one line on stderr, exit 2.
 import { InvalidArgumentError } from 'commander';
+import { checkSchemaName, SchemaNameError } from '../src/schema.js';
 
 const DECIMAL = /^\d+(\.\d+)?$/;
 const WHOLE = /^\d+$/;
@@ -31,6 +32,16 @@ export function wholeSeconds(value: string): number {
   const number = seconds(value);
   if (!Number.isSafeInteger(number)) throw new InvalidArgumentError('expected a whole number of seconds');
   return number;
+}
+
+/** `--schema NAME`: a name authdb accepts (see checkSchemaName). */
+export function schemaName(value: string): string {
+  try {
+    return checkSchemaName(value);
+  } catch (error) {
+    if (error instanceof SchemaNameError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
 }
 
 /** Collects a repeatable option's values. */

@@ -5,12 +5,16 @@
 import { CommanderError, type Command } from 'commander';
 import { ConnectError, NoDatabaseError } from '../src/connection.js';
 import { AuthdbError, rejectionOf } from '../src/errors.js';
+import { InstallationError } from '../src/installation.js';
+import { SchemaNameError } from '../src/schema.js';
 
 export interface GlobalOptions {
   databaseUrl?: string;
   json?: boolean;
   verbose?: boolean;
   connectTimeout?: number;
+  /** The schema authdb is installed in (default: found by itself, else auth). */
+  schema?: string;
 }
 
 /** The options of the root program, merged with the command's own. */
@@ -54,7 +58,7 @@ export function escapeControl(text: string): string {
  */
 export const ERROR_CODES = [
   'usage', 'no_database', 'connect_timeout', 'connect_failed', 'not_installed', 'permission_denied',
-  'jwt_rejected', 'database_error', 'failed', 'internal',
+  'jwt_rejected', 'database_error', 'failed', 'internal', 'ambiguous_installation', 'untrusted_installation',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -99,7 +103,10 @@ export function describeFailure(error: unknown): Failure {
   if (error instanceof CommandFailure) {
     return { code: error.options.code ?? 'failed', message, hint: error.options.hint ?? VERBOSE_HINT, exitCode: error.options.exitCode ?? 1 };
   }
-  if (error instanceof UsageError || error instanceof CommanderError) {
+  if (error instanceof InstallationError) {
+    return { code: error.code, message: message.slice(0, message.length - error.hint.length - 2), hint: error.hint, exitCode: 1 };
+  }
+  if (error instanceof UsageError || error instanceof CommanderError || error instanceof SchemaNameError) {
     return { code: 'usage', message: message.replace(/^error: /, ''), hint: 'see --help for the options and examples', exitCode: 2 };
   }
   if (error instanceof NoDatabaseError) {
@@ -122,8 +129,8 @@ export function describeFailure(error: unknown): Failure {
   }
   const sqlstate = (error as { code?: unknown })?.code;
   if (typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate)) {
-    // 3F000 schema "auth" does not exist; 42883 function auth.… does not exist
-    if (sqlstate === '3F000' || (sqlstate === '42883' && /\bauth\./.test(message))) {
+    // 3F000 schema "auth" does not exist; 42883 function auth.… (or SCHEMA.…) does not exist
+    if (sqlstate === '3F000' || (sqlstate === '42883' && /\bfunction [a-z_][a-z0-9_]*\./.test(message))) {
       return { code: 'not_installed', message, hint: 'authdb is not installed in this database: run `npx authdb migrate`', exitCode: 1 };
     }
     if (sqlstate === '42501') return { code: 'permission_denied', message, hint: 'run as the owner of the auth schema, or see docs/troubleshooting.md', exitCode: 1 };

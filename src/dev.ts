@@ -9,7 +9,9 @@ import { importJWK, SignJWT, type JWK } from 'jose';
 import pg from 'pg';
 import { connect, clientConfig } from './connection.js';
 import { embeddedUrl, EmbeddedPostgresMissingError, startEmbedded, type EmbeddedServer } from './embedded.js';
+import { resolveSchema } from './installation.js';
 import { migrateUp } from './migrate.js';
+import { qualify, withSchema } from './schema.js';
 
 export const DEV_PROVIDER = 'dev';
 export const DEV_ISSUER = 'https://authdb.dev.localhost';
@@ -127,9 +129,10 @@ const SAMPLE_TABLE = `
       ('alice', 'try authdb dev'), ('alice', 'write a policy'), ('bob', 'read the quick start');
   SELECT auth.policy_owner('public.todos', 'user_id');`;
 
-async function prepareDatabase(client: pg.Client, key: DevSigningKey, progress: (line: string) => void): Promise<void> {
+async function prepareDatabase(connection: pg.Client, key: DevSigningKey, progress: (line: string) => void): Promise<void> {
   progress('applying migrations');
-  await migrateUp(client, progress);
+  const { schema } = await migrateUp(connection, progress);
+  const client = withSchema(connection, schema);
   const provider = await client.query('SELECT 1 FROM auth.providers WHERE name = $1', [DEV_PROVIDER]);
   if (provider.rowCount === 0) {
     progress(`registering the dev issuer ${DEV_ISSUER}`);
@@ -234,9 +237,11 @@ export async function runSqlAs(options: { databaseUrl: string; token: string; sq
   const client = new pg.Client(clientConfig(options.databaseUrl));
   await connect(client);
   try {
+    // Only authdb's own statement is qualified: the user's SQL is sent as written.
+    const init = qualify('SELECT auth.init($1)', await resolveSchema(client));
     await client.query('BEGIN');
     await client.query('SET LOCAL ROLE authenticated');
-    await client.query('SELECT auth.init($1)', [options.token]);
+    await client.query(init, [options.token]);
     const raw = (await client.query(options.sql)) as pg.QueryResult | pg.QueryResult[];
     await client.query(options.commit ? 'COMMIT' : 'ROLLBACK');
     return (Array.isArray(raw) ? raw : [raw]).map((result) => ({

@@ -4,6 +4,7 @@
 // pg_temp) and every call is schema-qualified anyway: nothing another login created runs here.
 import type pg from 'pg';
 import { ADMIN_SEARCH_PATH } from './connection.js';
+import { schemaOf } from './schema.js';
 import { checkAuthGrants, checkSecretReaders, checkSessionScope } from './doctor/grants.js';
 import { checkDefinerFunctions } from './doctor/functions.js';
 import type { DoctorContext, DoctorFinding } from './doctor/finding.js';
@@ -34,8 +35,6 @@ export interface DoctorOptions {
   appRoles?: string[];
 }
 
-/** The schema authdb is installed in. */
-const AUTH_SCHEMA = 'auth';
 
 /**
  * Runs every check on `client`. Its search_path is pinned for the run and put back afterwards.
@@ -51,6 +50,8 @@ export async function runDoctor(client: pg.ClientBase, options: DoctorOptions = 
 }
 
 async function diagnose(client: pg.ClientBase, options: DoctorOptions): Promise<DoctorReport> {
+  // The schema authdb is installed in: the one the client addresses (the CLI finds it by itself).
+  const AUTH_SCHEMA = schemaOf(client);
   const server = await client.query<{ num: string; schema: string }>(
     "SELECT pg_catalog.current_setting('server_version_num') AS num, pg_catalog.quote_ident($1) AS schema",
     [AUTH_SCHEMA],

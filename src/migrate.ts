@@ -10,6 +10,8 @@
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import { pinSearchPath } from './connection.js';
+import { InstallationError, resolveSchema } from './installation.js';
+import { boundSchema, DEFAULT_SCHEMA, schemaOf, withSchema } from './schema.js';
 import {
   functionFiles,
   functionsDigest,
@@ -27,6 +29,12 @@ import { AuthdbError } from './errors.js';
 export const MIGRATE_LOCK_KEY = 0x61757468_6462n; // "authdb"
 export const MIGRATIONS_TABLE = 'authdb_migrations';
 export const MIGRATIONS_SCHEMA = 'public';
+/**
+ * The bookkeeping table of the installation in `schema`: `authdb_migrations` for the default,
+ * `authdb_migrations_NAME` for another (two installations in one database keep apart).
+ */
+export const migrationsTable = (schema: string = DEFAULT_SCHEMA): string =>
+  schema === DEFAULT_SCHEMA ? MIGRATIONS_TABLE : `${MIGRATIONS_TABLE}_${schema}`;
 /** How long `migrate` waits for another holder of the migrate lock by default. */
 export const DEFAULT_LOCK_TIMEOUT_SECONDS = 60;
 /** The migration whose Down part drops the auth schema (with CASCADE). */
@@ -34,6 +42,8 @@ const SCHEMA_MIGRATION = '0001_auth_schema';
 const AUTH_ROLES = ['authenticated', 'anonymous'] as const;
 
 export interface MigrateResult {
+  /** The schema authdb is (or was) installed in. */
+  schema: string;
   /** Versioned migrations applied (or rolled back) by this run, in order. */
   migrations: string[];
   /** Whether the function set was (re)installed. */
@@ -48,6 +58,8 @@ export interface MigrateResult {
 }
 
 export interface MigrateStatus {
+  /** The schema of the installation (found by itself unless given). */
+  schema: string;
   applied: { name: string; runOn: Date }[];
   pending: string[];
   installedVersion: string | null;
@@ -70,6 +82,11 @@ export interface MigrateOptions {
   lockTimeoutSeconds?: number;
   /** `migrate down` only: drop the user's objects that depend on the auth schema instead of refusing. */
   dropDependents?: boolean;
+  /**
+   * The schema to install into or act on (default: the installation found in the database, else
+   * `auth`). Where `auth` is taken (Supabase, pg_session_jwt), e.g. `authdb`.
+   */
+  schema?: string;
 }
 
 /** A failure of `migrate` with a stable code, the cause and the fix on one line. */
@@ -168,7 +185,8 @@ async function withMigrateLock<T>(client: pg.ClientBase, timeoutSeconds: number,
 
 // ---- the bookkeeping table ---------------------------------------------------------------------
 
-const LEDGER = `${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`;
+/** The bookkeeping table, schema-qualified. */
+export const ledgerName = (schema: string = DEFAULT_SCHEMA): string => `${MIGRATIONS_SCHEMA}.${migrationsTable(schema)}`;
 
 /**
  * Why the bookkeeping table must not be used, or no row when it is absent or fine. Anything that
@@ -177,7 +195,7 @@ const LEDGER = `${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`;
  * is neither the installing role nor a superuser: its owner could add such things at any time.
  * The SQL file bundle runs this same query.
  */
-export const LEDGER_PROBLEM_QUERY = `SELECT CASE
+export const ledgerProblemQuery = (schema: string = DEFAULT_SCHEMA): string => `SELECT CASE
          WHEN c.relkind <> 'r'
            THEN 'is not an ordinary table (relkind ' || c.relkind::text || ')'
          WHEN c.relowner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
@@ -193,16 +211,18 @@ export const LEDGER_PROBLEM_QUERY = `SELECT CASE
            THEN 'has inheritance parents or children'
        END AS problem
   FROM pg_catalog.pg_class c
- WHERE c.oid = pg_catalog.to_regclass('${LEDGER}')`;
+ WHERE c.oid = pg_catalog.to_regclass('${ledgerName(schema)}')`;
 
 /** The hint for a refused bookkeeping table: look at it, then drop it. */
-export const LEDGER_HINT = `inspect it and drop it (DROP TABLE ${LEDGER}) if authdb did not create it, then run again`;
+export const ledgerHint = (schema: string = DEFAULT_SCHEMA): string =>
+  `inspect it and drop it (DROP TABLE ${ledgerName(schema)}) if authdb did not create it, then run again`;
 
 /** Refuses a bookkeeping table someone else could have planted code in (docs/security.md §9). */
 async function checkLedger(client: pg.ClientBase): Promise<void> {
-  const { rows } = await client.query<{ problem: string | null }>(LEDGER_PROBLEM_QUERY);
+  const schema = schemaOf(client);
+  const { rows } = await client.query<{ problem: string | null }>(ledgerProblemQuery(schema));
   const problem = rows[0]?.problem;
-  if (problem) throw new MigrateError('unsafe_migrations_table', `refusing to use ${LEDGER}: it ${problem}`, LEDGER_HINT);
+  if (problem) throw new MigrateError('unsafe_migrations_table', `refusing to use ${ledgerName(schema)}: it ${problem}`, ledgerHint(schema));
 }
 
 /**
@@ -210,6 +230,7 @@ async function checkLedger(client: pg.ClientBase): Promise<void> {
  * someone else's was there first, and then checks it.
  */
 async function ensureLedger(client: pg.ClientBase): Promise<void> {
+  const LEDGER = ledgerName(schemaOf(client));
   const { rows } = await client.query<{ present: boolean }>('SELECT pg_catalog.to_regclass($1) IS NOT NULL AS present', [LEDGER]);
   if (!rows[0]?.present) {
     try {
@@ -273,7 +294,7 @@ async function migrationFailure(client: pg.ClientBase, error: unknown, migration
     );
   }
   if (e.code === '42501' && /permission denied for database/i.test(e.message)) {
-    return new MigrateError('permission_denied', `${where}: role ${who} may not create schema auth`, `as the database owner run: GRANT CREATE ON DATABASE ${db} TO ${who}`, [], error);
+    return new MigrateError('permission_denied', `${where}: role ${who} may not create schema ${schemaOf(client)}`, `as the database owner run: GRANT CREATE ON DATABASE ${db} TO ${who}`, [], error);
   }
   const message = `${where}: ${e.message} (SQLSTATE ${e.code})`.replace(/\s*\n\s*/g, ' ');
   return new MigrateError('migration_failed', message, e.hint?.replace(/\s*\n\s*/g, ' '), [], error);
@@ -285,7 +306,7 @@ async function runVersioned(client: pg.ClientBase, direction: 'up' | 'down', cou
     const ran = await runner({
       dbClient: client,
       dir: migrationsDir(),
-      migrationsTable: MIGRATIONS_TABLE,
+      migrationsTable: migrationsTable(schemaOf(client)),
       migrationsSchema: MIGRATIONS_SCHEMA,
       direction,
       count,
@@ -326,7 +347,7 @@ async function installedState(client: pg.ClientBase): Promise<{ version: string;
  * longer defines, and records the package version and the set's digest in auth.installation.
  */
 async function installFunctions(client: pg.ClientBase, log: Log): Promise<{ updated: boolean; dropped: string[] }> {
-  const files = functionFiles();
+  const files = functionFiles(schemaOf(client));
   const digest = functionsDigest(files);
   const version = packageVersion();
   const state = await installedState(client);
@@ -400,18 +421,51 @@ async function roleMembershipWarnings(client: pg.ClientBase): Promise<string[]> 
   return warnings;
 }
 
-export async function migrateUp(client: pg.ClientBase, logOrOptions?: Log | MigrateOptions): Promise<MigrateResult> {
-  const { log = quiet, lockTimeoutSeconds = DEFAULT_LOCK_TIMEOUT_SECONDS } = options(logOrOptions);
-  return withPinnedSearchPath(client, async () => {
+/**
+ * The caller's client as a view on the schema to act on (see withSchema): `schema` when given,
+ * else the installation found in the database (docs/security.md §9: never one another login
+ * owns), else `auth`. A first install ignores another login's look-alike and installs into `auth`.
+ */
+async function onSchema(client: pg.ClientBase, schema: string | undefined, installing: boolean): Promise<pg.ClientBase> {
+  try {
+    return withSchema(client, await resolveSchema(client, schema ?? boundSchema(client)));
+  } catch (error) {
+    if (!(error instanceof InstallationError)) throw error;
+    if (installing && schema === undefined && error.code === 'untrusted_installation') return client;
+    throw new MigrateError(error.code, error.message.slice(0, -(error.hint.length + 2)), error.hint, [], error);
+  }
+}
+
+/** A first install into a schema that exists already (Supabase's auth, pg_session_jwt's) stops here. */
+async function refuseTakenSchema(client: pg.ClientBase): Promise<void> {
+  if ((await appliedNames(client)).length > 0) return;
+  const schema = schemaOf(client);
+  const { rows } = await client.query<{ taken: boolean }>('SELECT pg_catalog.to_regnamespace($1) IS NOT NULL AS taken', [schema]);
+  if (rows[0]?.taken) {
+    throw new MigrateError(
+      'schema_taken',
+      `schema ${schema} already exists and was not created by authdb`,
+      `install beside it into a schema of its own: authdb migrate --schema authdb (docs/install.md)`,
+    );
+  }
+}
+
+export async function migrateUp(caller: pg.ClientBase, logOrOptions?: Log | MigrateOptions): Promise<MigrateResult> {
+  const { log = quiet, lockTimeoutSeconds = DEFAULT_LOCK_TIMEOUT_SECONDS, schema } = options(logOrOptions);
+  return withPinnedSearchPath(caller, async () => {
+    const client = await onSchema(caller, schema, true);
+    migrationFiles(schemaOf(client)); // fails loudly on a source the schema could not be put into
     await refuseExtension(client);
     return withMigrateLock(client, lockTimeoutSeconds, async () => {
       await ensureLedger(client);
+      await refuseTakenSchema(client);
       const migrations = await runVersioned(client, 'up', Infinity);
       for (const name of migrations) log(`applied ${name}`);
       const functions = await installFunctions(client, log);
       const warnings = await roleMembershipWarnings(client);
       for (const warning of warnings) log(`warning: ${warning}`);
       return {
+        schema: schemaOf(client),
         migrations,
         functionsUpdated: functions.updated,
         version: (await installedState(client))?.version ?? null,
@@ -467,14 +521,16 @@ export async function authDependents(client: pg.ClientBase): Promise<string[]> {
 }
 
 async function appliedNames(client: pg.ClientBase): Promise<string[]> {
+  const LEDGER = ledgerName(schemaOf(client));
   const { rows } = await client.query<{ present: boolean }>('SELECT pg_catalog.to_regclass($1) IS NOT NULL AS present', [LEDGER]);
   if (!rows[0]?.present) return [];
   return (await client.query<{ name: string }>(`SELECT name FROM ${LEDGER} ORDER BY run_on, id`)).rows.map((row) => row.name);
 }
 
-export async function migrateDown(client: pg.ClientBase, count = 1, logOrOptions?: Log | MigrateOptions): Promise<MigrateResult> {
-  const { log = quiet, lockTimeoutSeconds = DEFAULT_LOCK_TIMEOUT_SECONDS, dropDependents = false } = options(logOrOptions);
-  return withPinnedSearchPath(client, async () => {
+export async function migrateDown(caller: pg.ClientBase, count = 1, logOrOptions?: Log | MigrateOptions): Promise<MigrateResult> {
+  const { log = quiet, lockTimeoutSeconds = DEFAULT_LOCK_TIMEOUT_SECONDS, dropDependents = false, schema } = options(logOrOptions);
+  return withPinnedSearchPath(caller, async () => {
+    const client = await onSchema(caller, schema, false);
     await refuseExtension(client);
     return withMigrateLock(client, lockTimeoutSeconds, async () => {
       await checkLedger(client);
@@ -499,6 +555,7 @@ export async function migrateDown(client: pg.ClientBase, count = 1, logOrOptions
       if (state) await client.query("UPDATE auth.installation SET functions_sha256 = ''");
       const functions = state ? await installFunctions(client, log) : { updated: false, dropped: [] };
       return {
+        schema: schemaOf(client),
         migrations,
         functionsUpdated: functions.updated,
         version: (await installedState(client))?.version ?? null,
@@ -510,10 +567,12 @@ export async function migrateDown(client: pg.ClientBase, count = 1, logOrOptions
   });
 }
 
-export async function migrateStatus(client: pg.ClientBase): Promise<MigrateStatus> {
-  return withPinnedSearchPath(client, async () => {
+export async function migrateStatus(caller: pg.ClientBase, statusOptions: { schema?: string } = {}): Promise<MigrateStatus> {
+  return withPinnedSearchPath(caller, async () => {
+    const client = await onSchema(caller, statusOptions.schema, false);
     // Reading someone else's table (a view, a policy) could run their code: check it first.
     await checkLedger(client);
+    const LEDGER = ledgerName(schemaOf(client));
     const { rows } = await client.query<{ present: boolean }>('SELECT pg_catalog.to_regclass($1) IS NOT NULL AS present', [LEDGER]);
     const applied = rows[0]?.present
       ? (await client.query<{ name: string; run_on: Date }>(`SELECT name, run_on FROM ${LEDGER} ORDER BY run_on, id`)).rows.map(
@@ -521,16 +580,17 @@ export async function migrateStatus(client: pg.ClientBase): Promise<MigrateStatu
         )
       : [];
     const appliedNames = new Set(applied.map((migration) => migration.name));
-    const pending = migrationFiles()
+    const pending = migrationFiles(schemaOf(client))
       .map((file) => file.name.replace(/\.sql$/, ''))
       .filter((name) => !appliedNames.has(name));
     const state = await installedState(client);
     return {
+      schema: schemaOf(client),
       applied,
       pending,
       installedVersion: state?.version ?? null,
       packageVersion: packageVersion(),
-      functionsCurrent: state !== null && state.digest === functionsDigest(),
+      functionsCurrent: state !== null && state.digest === functionsDigest(functionFiles(schemaOf(client))),
       installMethod: (await extensionVersion(client)) !== null ? 'extension' : state !== null ? 'migrate' : null,
     };
   });

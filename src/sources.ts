@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { literal } from './bundle/quote.js';
+import { checkQualifiable, DEFAULT_SCHEMA, qualify } from './schema.js';
 
 /** The package's root folder (holds package.json), found from this module's location. */
 export function packageRoot(): string {
@@ -30,15 +31,23 @@ export interface SqlFile {
   sql: string;
 }
 
-function readSqlFolder(dir: string): SqlFile[] {
+/**
+ * The .sql files of a folder, in name order, for `schema`: the sources are written with `auth.`,
+ * and each file is checked (a form `qualify` would miss fails loudly) and then qualified.
+ */
+function readSqlFolder(dir: string, schema: string): SqlFile[] {
   return readdirSync(dir)
     .filter((name) => name.endsWith('.sql'))
     .sort()
-    .map((name) => ({ name, sql: readFileSync(join(dir, name), 'utf8') }));
+    .map((name) => {
+      const sql = readFileSync(join(dir, name), 'utf8');
+      checkQualifiable(sql, name);
+      return { name, sql: qualify(sql, schema) };
+    });
 }
 
-export const migrationFiles = (): SqlFile[] => readSqlFolder(migrationsDir());
-export const functionFiles = (): SqlFile[] => readSqlFolder(functionsDir());
+export const migrationFiles = (schema: string = DEFAULT_SCHEMA): SqlFile[] => readSqlFolder(migrationsDir(), schema);
+export const functionFiles = (schema: string = DEFAULT_SCHEMA): SqlFile[] => readSqlFolder(functionsDir(), schema);
 
 /** A digest of the function set, recorded in the database to tell whether it is current. */
 export function functionsDigest(files: SqlFile[] = functionFiles()): string {

@@ -17,6 +17,7 @@
 // in the COMMIT round trip. Other settings and the verified-token cache (`authdb.vcache_*`) stay.
 import pg from 'pg';
 import { AuthdbError } from './errors.js';
+import { qualify } from './schema.js';
 
 export interface WithAuthOptions {
   /** Role for requests with a token (default `authenticated`). */
@@ -29,6 +30,8 @@ export interface WithAuthOptions {
    * SET search_path, or the `options` connection parameter), with `pg_temp` last.
    */
   searchPath?: string[];
+  /** The schema authdb is installed in (default `auth`), e.g. `authdb` beside Supabase's auth schema. */
+  schema?: string;
 }
 
 /** Thrown when `fn` resolved but its transaction had already failed, so COMMIT rolled back. */
@@ -77,9 +80,12 @@ function tokenFitsLiteral(jwt: string): boolean {
  * The first round trip: transaction, role, search_path, and the identity: auth.init of a token
  * that fits a literal, or (without a token) no identity at all, a session one included.
  */
-function beginStatements(role: string, jwt: string | undefined, searchPath: string[] | undefined): string {
+function beginStatements(role: string, jwt: string | undefined, searchPath: string[] | undefined, schema: string | undefined): string {
   const path = searchPath ? `SET LOCAL search_path TO ${[...searchPath.map(quoteIdentifier), 'pg_temp'].join(', ')}` : DEFAULT_SEARCH_PATH;
-  const identity = jwt === undefined ? '; SELECT auth.reset()' : tokenFitsLiteral(jwt) ? `; SELECT auth.init(${pg.escapeLiteral(jwt)}) IS NOT NULL` : '';
+  // Qualified before the token goes in: qualify rewrites `auth.` wherever it appears, and a token's
+  // text (`…-auth.…` is base64url) must reach auth.init byte for byte.
+  const identity = jwt === undefined ? `; SELECT ${qualify('auth.reset()', schema)}`
+    : tokenFitsLiteral(jwt) ? `; SELECT ${qualify('auth.init', schema)}(${pg.escapeLiteral(jwt)}) IS NOT NULL` : '';
   return `BEGIN; SET LOCAL ROLE ${quoteIdentifier(role)}; ${path}${identity}`;
 }
 
@@ -129,8 +135,8 @@ async function inTransaction<T, C extends pg.ClientBase>(
   const role = hasToken ? (options.authenticatedRole ?? 'authenticated') : (options.anonymousRole ?? 'anonymous');
   let ended = false;
   try {
-    await client.query(beginStatements(role, hasToken ? jwt : undefined, options.searchPath));
-    if (hasToken && !tokenFitsLiteral(jwt)) await client.query('SELECT auth.init($1)', [jwt]);
+    await client.query(beginStatements(role, hasToken ? jwt : undefined, options.searchPath, options.schema));
+    if (hasToken && !tokenFitsLiteral(jwt)) await client.query(qualify('SELECT auth.init($1)', options.schema), [jwt]);
     const result = await fn(client);
     // A multi-statement simple query answers with one result per statement.
     const results = (await client.query(`COMMIT; ${REQUEST_CLEAN_UP}`)) as unknown as pg.QueryResult[];

@@ -3,7 +3,7 @@
 // compared with what `authdb migrate` installs. Roles are cluster-wide, so each path gets its own
 // cluster: each one creates the roles itself.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -13,23 +13,9 @@ import { migrateStatus, migrateUp } from '../src/migrate.js';
 import { functionsDigest, type SqlFile } from '../src/sources.js';
 import { pgError } from './support/db.js';
 import { authCatalog, type CatalogSnapshot } from './support/catalog.js';
-import { DEBIAN_PG_BIN, debianPgUnavailable, startDebianCluster, type DebianCluster } from './support/pg-cluster.js';
+import { DEBIAN_PG_BIN, startDebianCluster, type DebianCluster } from './support/pg-cluster.js';
+import { extensionDir, extensionDirUnavailable, lockExtensionDir, unlockExtensionDir } from './support/extension-dir.js';
 import { TestIssuer } from './support/tokens.js';
-
-function extensionDirUnavailable(): string | null {
-  const reason = debianPgUnavailable();
-  if (reason) return reason;
-  try {
-    accessSync(extensionDir(), constants.W_OK);
-    return null;
-  } catch {
-    return `cannot write to ${extensionDir()}: run the tests as root`;
-  }
-}
-
-function extensionDir(): string {
-  return join(execFileSync(join(DEBIAN_PG_BIN, 'pg_config'), ['--sharedir'], { encoding: 'utf8' }).trim(), 'extension');
-}
 
 const unavailable = extensionDirUnavailable();
 if (unavailable) console.warn(`bundle install tests skipped: ${unavailable}`);
@@ -255,47 +241,6 @@ describe.skipIf(unavailable !== null)('authdb bundle on Debian PostgreSQL 15', (
     expect(await authCatalog(client)).toEqual(migratedSnapshot);
   });
 });
-
-// ---- the shared extension directory ------------------------------------------------------------
-
-const LOCK_DIR = join(tmpdir(), 'authdb-extension-dir.lock');
-
-/** A lock directory holding the owner's pid; a lock whose owner died is taken over. */
-async function lockExtensionDir(): Promise<void> {
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      mkdirSync(LOCK_DIR);
-      writeFileSync(join(LOCK_DIR, 'pid'), String(process.pid));
-      return;
-    } catch {
-      const owner = Number(readFileSafe(join(LOCK_DIR, 'pid')));
-      if (owner && !processAlive(owner)) rmSync(LOCK_DIR, { recursive: true, force: true });
-      else if (attempt > 600) throw new Error(`the extension directory stays locked by ${LOCK_DIR}`);
-      else await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
-}
-
-function unlockExtensionDir(): void {
-  if (readFileSafe(join(LOCK_DIR, 'pid')) === String(process.pid)) rmSync(LOCK_DIR, { recursive: true, force: true });
-}
-
-function readFileSafe(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // ---- extension membership ------------------------------------------------------------------
 

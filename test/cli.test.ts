@@ -13,6 +13,8 @@ import { prepareDevDatabase } from '../src/dev.js';
 import { authdb, expectOneLineError, jsonOutput, startAuthdb, type CliResult } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
+import { qualify } from '../src/schema.js';
+import { TEST_SCHEMA } from './support/schema.js';
 
 interface ErrorBody {
   error: { code: string; message: string; hint: string };
@@ -308,12 +310,12 @@ describe('dev sql', () => {
     const alice = await sql(['--as', 'alice', 'select title from todos order by id']);
     expect(alice.code, alice.stderr).toBe(0);
     expect(alice.stdout).toBe('title\n--------------\ntry authdb dev\nwrite a policy\n(2 rows)\n');
-    const bob = await sql(['--as', 'bob', '--json', 'select title, auth.user_id() as me from todos']);
+    const bob = await sql(['--as', 'bob', '--json', qualify('select title, auth.user_id() as me from todos', TEST_SCHEMA)]);
     expect(jsonOutput(bob)).toEqual({ sub: 'bob', committed: false, results: [{ command: 'SELECT', rowCount: 1, fields: ['title', 'me'], rows: [{ title: 'read the quick start', me: 'bob' }] }] });
   });
 
   it('passes extra claims, and rolls back unless --commit', async () => {
-    const claims = await sql(['--as', 'carol', '--claim', 'tenant_id=acme', '--json', "select auth.session()->>'tenant_id' as tenant"]);
+    const claims = await sql(['--as', 'carol', '--claim', 'tenant_id=acme', '--json', qualify("select auth.session()->>'tenant_id' as tenant", TEST_SCHEMA)]);
     expect(jsonOutput<{ results: { rows: unknown[] }[] }>(claims).results[0]!.rows).toEqual([{ tenant: 'acme' }]);
     const tried = await sql(['--as', 'carol', "insert into todos (title) values ('tried')"]);
     expect(tried.code, tried.stderr).toBe(0);

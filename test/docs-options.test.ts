@@ -35,6 +35,8 @@ const PENDING: Record<string, string> = {};
 
 interface CommandNode {
   options: Set<string>;
+  /** Options that take a value (`--schema <name>`): the word after one is its value, not a command. */
+  valueOptions: Set<string>;
   commands: Map<string, CommandNode>;
   /** Whether the usage line takes a positional argument (then an unknown word is an argument). */
   takesArguments: boolean;
@@ -47,17 +49,20 @@ async function crawl(path: string[]): Promise<CommandNode> {
   const usage = /^Usage: authdb(.*)$/m.exec(result.stdout)?.[1] ?? '';
   // commander prints the program's help for an unknown subcommand: the usage line tells them apart
   expect(usage.trim().startsWith(path.join(' ')), `authdb ${path.join(' ')} --help printed: ${usage}`).toBe(true);
-  const node: CommandNode = { options: new Set(), commands: new Map(), takesArguments: /<|\[(?!options\]|command\])/.test(usage.slice(path.join(' ').length + 1)) };
+  const node: CommandNode = { options: new Set(), valueOptions: new Set(), commands: new Map(), takesArguments: /<|\[(?!options\]|command\])/.test(usage.slice(path.join(' ').length + 1)) };
   const section = (title: string): string[] => {
     const match = new RegExp(`^${title}:\\n((?:  .*\\n|\\s*\\n(?=  ))*)`, 'm').exec(result.stdout);
     return match ? match[1]!.split('\n') : [];
   };
   for (const line of section('Options')) {
-    for (const option of line.match(/^ {2}(-\w, )?--?[\w-]+/)?.[0].match(/--?[\w-]+/g) ?? []) node.options.add(option);
+    for (const option of line.match(/^ {2}(-\w, )?--?[\w-]+/)?.[0].match(/--?[\w-]+/g) ?? []) {
+      node.options.add(option);
+      if (/^ {2}(-\w, )?--?[\w-]+ <\w/.test(line)) node.valueOptions.add(option);
+    }
   }
   const names = section('Commands').flatMap((line) => /^ {2}([a-z][\w-]*)/.exec(line)?.[1] ?? []);
   const children = await Promise.all(
-    names.map((name) => (name === 'help' ? { options: new Set<string>(), commands: new Map(), takesArguments: true } : crawl([...path, name]))),
+    names.map((name) => (name === 'help' ? { options: new Set<string>(), valueOptions: new Set<string>(), commands: new Map(), takesArguments: true } : crawl([...path, name]))),
   );
   names.forEach((name, i) => node.commands.set(name, children[i]!));
   return node;
@@ -117,12 +122,17 @@ function checkDoc(where: string, text: string, root: CommandNode): { problems: M
   const problems: Mention[] = [];
   let checked = 0;
   for (const { line, code } of codeOf(text)) {
-    for (const start of code.matchAll(/(?:^|[\s(`'"])(?:npx\s+)?authdb(?=\s|$)/g)) {
+    for (const start of code.matchAll(/(?<!--schema\s)(?:^|[\s(`'"])(?:npx\s+)?authdb(?=\s|$)/g)) {
       const words = wordsAfter(code.slice(start.index! + start[0].length));
       let node = root;
       const path: string[] = [];
       let commandsDone = false;
+      let isValue = false;
       for (const { word, quoted } of words) {
+        if (isValue) {
+          isValue = false;
+          continue;
+        }
         const at = `${where}:${line}`;
         if (quoted) {
           commandsDone = true;
@@ -132,6 +142,7 @@ function checkDoc(where: string, text: string, root: CommandNode): { problems: M
           const option = word.split('=')[0]!;
           checked++;
           if (!/^--?[a-z][\w-]*$/i.test(option)) continue; // `--` alone, `-`: arguments, not options
+          isValue = !word.includes('=') && (node.valueOptions.has(option) || root.valueOptions.has(option));
           if (!node.options.has(option) && !root.options.has(option)) {
             problems.push({ where: at, key: ['authdb', ...path, option].join(' '), problem: `\`authdb ${path.join(' ')} --help\` does not list ${option}` });
           }
@@ -169,7 +180,7 @@ describe('every command and option the docs mention exists in the built binary',
 
   it('the binary has the commands this test walks (the crawl itself works)', () => {
     expect([...root.commands.keys()]).toEqual(expect.arrayContaining(['migrate', 'provider', 'keys', 'sync-jwks', 'verify', 'dev', 'doctor', 'bundle', 'seal']));
-    expect(root.options).toEqual(new Set(['-V', '--version', '--database-url', '--connect-timeout', '--json', '--verbose', '-h', '--help']));
+    expect(root.options).toEqual(new Set(['-V', '--version', '--database-url', '--connect-timeout', '--schema', '--json', '--verbose', '-h', '--help']));
     expect(root.commands.get('migrate')!.commands.get('down')!.options.has('--drop-dependents')).toBe(true);
   });
 

@@ -3,6 +3,8 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
+import { qualify } from '../src/schema.js';
+import { TEST_SCHEMA } from './support/schema.js';
 
 let db: TestDatabase;
 let issuer: TestIssuer;
@@ -90,7 +92,7 @@ describe('auth.policy_owner', () => {
     await db.pool.query('CREATE TABLE dry (id int, owner_id uuid)');
     const { rows } = await db.pool.query("SELECT auth.policy_owner('dry', 'owner_id', p_execute => false) AS sql");
     expect(rows[0].sql).toContain('ALTER TABLE public.dry ENABLE ROW LEVEL SECURITY;');
-    expect(rows[0].sql).toContain('CREATE POLICY authdb_owner_update ON public.dry AS PERMISSIVE FOR UPDATE TO authenticated USING (owner_id = (select auth.uid())) WITH CHECK (owner_id = (select auth.uid()))');
+    expect(rows[0].sql).toContain(qualify('CREATE POLICY authdb_owner_update ON public.dry AS PERMISSIVE FOR UPDATE TO authenticated USING (owner_id = (select auth.uid())) WITH CHECK (owner_id = (select auth.uid()))', TEST_SCHEMA));
     expect(await policiesOf('dry')).toEqual([]);
     const rls = await db.pool.query("SELECT relrowsecurity FROM pg_class WHERE oid = 'dry'::regclass");
     expect(rls.rows[0].relrowsecurity).toBe(false);
@@ -100,7 +102,7 @@ describe('auth.policy_owner', () => {
     await db.pool.query('CREATE SCHEMA "My Schema"; CREATE TABLE "My Schema"."odd; DROP TABLE notes; --" ("Owner" text)');
     const { rows } = await db.pool.query(`SELECT auth.policy_owner('"My Schema"."odd; DROP TABLE notes; --"', 'Owner') AS sql`);
     expect(rows[0].sql).toContain('ON "My Schema"."odd; DROP TABLE notes; --"');
-    expect(rows[0].sql).toContain('("Owner" = (select auth.user_id()))');
+    expect(rows[0].sql).toContain(qualify('("Owner" = (select auth.user_id()))', TEST_SCHEMA));
     expect(await policiesOf('odd; DROP TABLE notes; --')).toHaveLength(4);
     expect((await db.pool.query('SELECT count(*)::int AS n FROM notes')).rows[0].n).toBeGreaterThan(0);
     await db.pool.query('CREATE TABLE numbered (user_id int)');

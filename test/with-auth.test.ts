@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejectionOf, TransactionAbortedError, withAuth } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
+import { qualifyQueries } from './support/schema.js';
 
 let db: TestDatabase;
 let issuer: TestIssuer;
@@ -24,6 +25,7 @@ beforeAll(async () => {
     INSERT INTO todos (user_id, title) VALUES ('alice', 'milk'), ('bob', 'bread');
     SELECT auth.policy_owner('todos');`);
   pool = new pg.Pool({ connectionString: db.url, max: 1 });
+  pool.on('connect', (client) => qualifyQueries(client));
 });
 afterAll(async () => {
   await pool?.end();
@@ -106,7 +108,7 @@ describe('withAuth', () => {
   });
 
   it('works on a client the caller owns, without releasing it', async () => {
-    const client = new pg.Client({ connectionString: db.url });
+    const client = qualifyQueries(new pg.Client({ connectionString: db.url }));
     await client.connect();
     try {
       const sub = await withAuth(client, await issuer.hs256({ sub: 'bob' }), async (c) => (await whoAmI(c)).sub);
@@ -216,7 +218,7 @@ describe('withAuth', () => {
   });
 
   it('takes two round trips besides fn, with a token and without (setup with auth.init, COMMIT with clean-up)', async () => {
-    const client = new pg.Client({ connectionString: db.url });
+    const client = qualifyQueries(new pg.Client({ connectionString: db.url }));
     await client.connect();
     try {
       const sent: string[] = [];

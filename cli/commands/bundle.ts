@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { BUNDLE_FORMATS, bundleFiles, writeBundle, type BundleFormat } from '../../src/bundle.js';
+import { BUNDLE_FORMATS, bundleFiles, packageSources, writeBundle, type BundleFormat } from '../../src/bundle.js';
 import { action, globalOptions, printJson, printLine } from '../output.js';
 
 const EXAMPLES = `
@@ -14,7 +14,8 @@ Examples:
   authdb bundle --format extension --out build/ext
   sudo cp build/ext/* "$(pg_config --sharedir)/extension/" && psql -c 'CREATE EXTENSION authdb'
   authdb bundle --format pg_tle --out build && psql -f build/authdb--*.pg_tle.sql
-  authdb bundle --format sql --out - | psql -v ON_ERROR_STOP=1`;
+  authdb bundle --format sql --out - | psql -v ON_ERROR_STOP=1
+  authdb bundle --format sql --schema authdb --out -   install into schema authdb (auth is taken)`;
 
 export function registerBundle(program: Command): void {
   program
@@ -27,12 +28,12 @@ export function registerBundle(program: Command): void {
       action(async (commandOptions: { format: BundleFormat; out: string }, command: Command) => {
         const options = globalOptions(command);
         if (commandOptions.out === '-') {
-          const files = bundleFiles(commandOptions.format);
+          const files = bundleFiles(commandOptions.format, packageSources(options.schema));
           if (files.length !== 1) throw new Error(`--out - needs a single-file format; ${commandOptions.format} writes ${files.length} files`);
           process.stdout.write(files[0]!.content);
           return;
         }
-        const result = writeBundle(commandOptions.format, commandOptions.out);
+        const result = writeBundle(commandOptions.format, commandOptions.out, packageSources(options.schema));
         if (options.json) return printJson(result);
         printLine(`authdb ${result.version} (${result.format}): wrote ${result.files.length} file(s) to ${result.outDir}`);
         for (const file of result.files) printLine(`  ${file.name}  ${file.bytes} bytes`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withClient } from '../../src/connection.js';
+import { withInstallation } from '../../src/installation.js';
 import { runDoctor } from '../../src/doctor.js';
 import { action, CommandFailure, globalOptions, printJson, printLine } from '../output.js';
 
@@ -54,7 +54,7 @@ Examples:
     .action(
       action(async (commandOptions: { strict?: boolean; appRole: string[] }, command: Command) => {
         const options = globalOptions(command);
-        const report = await withClient(options.databaseUrl, (client) => runDoctor(client, { appRoles: commandOptions.appRole }));
+        const report = await withInstallation(options.databaseUrl, options.schema, (client) => runDoctor(client, { appRoles: commandOptions.appRole }));
         const failing = report.findings.filter((f) => f.severity === 'problem' || (commandOptions.strict && f.severity === 'warning'));
         if (options.json) printJson(report);
         else {

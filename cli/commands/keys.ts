@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withClient } from '../../src/connection.js';
+import { withInstallation } from '../../src/installation.js';
 import { addKeys, hmacJwk, listKeys, readHmacSecret, readJwksFile, revokeKeys, type AddKeysResult, type KeySummary } from '../../src/keys.js';
 import { printable } from '../../src/printable.js';
 import { checkProviderName, checkProviderSettings, InvalidSettingError, SUPPORTED_ALGORITHMS } from '../../src/providers.js';
@@ -66,7 +66,7 @@ Examples:
     .action(
       action(async (commandOptions: { provider?: string }, command: Command) => {
         const options = globalOptions(command);
-        const rows = await withClient(options.databaseUrl, (client) => listKeys(client, commandOptions.provider));
+        const rows = await withInstallation(options.databaseUrl, options.schema, (client) => listKeys(client, commandOptions.provider));
         if (options.json) return printJson(rows);
         if (rows.length === 0) return printLine(commandOptions.provider ? `provider ${commandOptions.provider} has no keys` : 'no keys registered');
         for (const row of rows) {
@@ -110,7 +110,7 @@ Examples:
         const jwks = commandOptions.file === undefined
           ? [hmacJwk(await readHmacSecret({ file: commandOptions.hmacSecretFile, env: commandOptions.hmacSecretEnv }), commandOptions.alg!, commandOptions.kid)]
           : await readJwksFile(commandOptions.file);
-        const result = await withClient(options.databaseUrl, (client) => addKeys(client, jwks, common));
+        const result = await withInstallation(options.databaseUrl, options.schema, (client) => addKeys(client, jwks, common));
         if (options.json) return printJson(result);
         if (result.providerCreated && commandOptions.issuer === undefined) {
           progress(`warning: no --issuer given: tokens must carry "iss": "${result.provider}" to match this provider`);
@@ -139,7 +139,7 @@ Examples:
         if (kid !== undefined && commandOptions.thumbprint !== undefined) throw new InvalidSettingError('give either a KID or --thumbprint TP, not both');
         if (kid === '' || commandOptions.thumbprint === '') throw new InvalidSettingError('the kid or thumbprint must not be empty');
         const selector = kid === undefined ? { thumbprint: commandOptions.thumbprint! } : { kid };
-        const result = await withClient(options.databaseUrl, (client) => revokeKeys(client, selector, commandOptions.provider));
+        const result = await withInstallation(options.databaseUrl, options.schema, (client) => revokeKeys(client, selector, commandOptions.provider));
         if (options.json) return printJson(result);
         const name = kid === undefined ? `key with thumbprint ${printable(commandOptions.thumbprint!)}` : `key ${printable(kid)}`;
         printLine(result.revoked > 0 ? `revoked ${name} of ${result.provider}` : `${name} of ${result.provider} was already revoked`);

@@ -7,6 +7,7 @@ const EXAMPLES = `
 Examples:
   DATABASE_URL=postgres://… authdb migrate
   authdb migrate --lock-timeout 300       wait up to 5 minutes for a concurrent migrate
+  authdb migrate --schema authdb          where auth is taken (Supabase, Neon's pg_session_jwt)
   authdb migrate status --json
   authdb migrate down --count 1
   authdb migrate down --count 99 --drop-dependents   remove authdb and your policies that use it
@@ -53,15 +54,15 @@ export function registerMigrate(program: Command): void {
         let result;
         try {
           result = await withClient(options.databaseUrl, (client) =>
-            migrateUp(client, { log: options.json ? () => undefined : progress, lockTimeoutSeconds: lockTimeout }),
+            migrateUp(client, { log: options.json ? () => undefined : progress, lockTimeoutSeconds: lockTimeout, schema: options.schema }),
           );
         } catch (error) {
           if (options.json && jsonFailure(error)) return;
           throw error;
         }
         if (options.json) return printJson(result);
-        if (result.migrations.length === 0 && !result.functionsUpdated) printLine(`auth schema ${result.version} is up to date`);
-        else printLine(`auth schema ${result.version}: ${result.migrations.length} migration(s) applied${result.functionsUpdated ? ', functions installed' : ''}`);
+        if (result.migrations.length === 0 && !result.functionsUpdated) printLine(`${result.schema} schema ${result.version} is up to date`);
+        else printLine(`${result.schema} schema ${result.version}: ${result.migrations.length} migration(s) applied${result.functionsUpdated ? ', functions installed' : ''}`);
       }),
     );
 
@@ -73,7 +74,7 @@ export function registerMigrate(program: Command): void {
         const options = globalOptions(command);
         let status;
         try {
-          status = await withClient(options.databaseUrl, migrateStatus);
+          status = await withClient(options.databaseUrl, (client) => migrateStatus(client, { schema: options.schema }));
         } catch (error) {
           if (options.json && jsonFailure(error)) return;
           throw error;
@@ -103,6 +104,7 @@ export function registerMigrate(program: Command): void {
               log: options.json ? () => undefined : progress,
               lockTimeoutSeconds: lockTimeout,
               dropDependents: commandOptions.dropDependents === true,
+              schema: options.schema,
             }),
           );
         } catch (error) {
@@ -112,7 +114,7 @@ export function registerMigrate(program: Command): void {
           throw error;
         }
         if (options.json) return printJson(result);
-        printLine(`rolled back ${result.migrations.length} migration(s)${result.version ? `; auth schema ${result.version} remains` : '; auth schema removed'}`);
+        printLine(`rolled back ${result.migrations.length} migration(s)${result.version ? `; ${result.schema} schema ${result.version} remains` : `; ${result.schema} schema removed`}`);
         for (const object of result.droppedDependents) printLine(`  dropped ${object}`);
       }),
     );

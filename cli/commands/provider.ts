@@ -1,5 +1,5 @@
 import { type Command, CommanderError, InvalidArgumentError } from 'commander';
-import { withClient } from '../../src/connection.js';
+import { withInstallation } from '../../src/installation.js';
 import { printable } from '../../src/printable.js';
 import {
   addProvider, checkProviderName, InvalidSettingError, listProviders, RegistryError, removeProvider, SUPPORTED_ALGORITHMS, updateProvider,
@@ -160,7 +160,7 @@ The keys stay fresh with \`authdb sync-jwks\` (cron) or \`authdb sync-jwks --wat
         if (!commandOptions.issuer && !options.json) {
           progress(`warning: no --issuer given: tokens must carry "iss": "${name}" to match this provider`);
         }
-        const result = await withClient(options.databaseUrl, (client) =>
+        const result = await withInstallation(options.databaseUrl, options.schema, (client) =>
           addProvider(client, {
             ...settings,
             name,
@@ -198,7 +198,7 @@ Examples:
         const options = globalOptions(command);
         checkProviderName(name);
         const settings = settingsFrom(commandOptions);
-        const result = await withClient(options.databaseUrl, (client) => updateProvider(client, name, settings));
+        const result = await withInstallation(options.databaseUrl, options.schema, (client) => updateProvider(client, name, settings));
         if (options.json) return printJson(result);
         for (const warning of result.warnings) progress(`warning: ${name}: ${warning}`);
         const audiences = result.audiences.length === 0 ? 'any aud' : `aud ${result.audiences.map((aud) => printable(aud)).join(', ')}`;
@@ -221,7 +221,7 @@ Examples:
     .action(
       action(async (_options: object, command: Command) => {
         const options = globalOptions(command);
-        const rows = await withClient(options.databaseUrl, listProviders);
+        const rows = await withInstallation(options.databaseUrl, options.schema, listProviders);
         if (options.json) return printJson(rows);
         if (rows.length === 0) return printLine('no providers registered');
         for (const row of rows) {
@@ -242,7 +242,7 @@ Examples:
     .action(
       action(async (name: string, _options: object, command: Command) => {
         const options = globalOptions(command);
-        const result = await withClient(options.databaseUrl, (client) => removeProvider(client, name));
+        const result = await withInstallation(options.databaseUrl, options.schema, (client) => removeProvider(client, name));
         if (options.json) return printJson(result);
         printLine(`removed provider ${name} and its ${result.keysRemoved} key(s)`);
       }),

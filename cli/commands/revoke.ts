@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withClient } from '../../src/connection.js';
+import { withInstallation } from '../../src/installation.js';
 import { printable } from '../../src/printable.js';
 import { checkProviderName, InvalidSettingError } from '../../src/providers.js';
 import {
@@ -51,7 +51,7 @@ export function registerRevoke(program: Command): void {
           const options = globalOptions(cmd);
           const provider = requiredProvider(commandOptions);
           const before = commandOptions.before === undefined ? undefined : parseRevocationTime(commandOptions.before);
-          const entry = await withClient(options.databaseUrl, (client) => revoke(client, kind, provider, value, before));
+          const entry = await withInstallation(options.databaseUrl, options.schema, (client) => revoke(client, kind, provider, value, before));
           if (options.json) return printJson(entry);
           printLine(kind === 'subject'
             ? `revoked ${CLAIM[kind]} ${JSON.stringify(printable(value))} of ${provider}: its tokens issued before ${entry.issuedBefore!.toISOString()} are rejected` +
@@ -99,7 +99,7 @@ Examples:
       action(async (commandOptions: { provider?: string }, command: Command) => {
         const options = globalOptions(command);
         if (commandOptions.provider !== undefined) checkProviderName(commandOptions.provider);
-        const entries = await withClient(options.databaseUrl, (client) => listRevocations(client, commandOptions.provider));
+        const entries = await withInstallation(options.databaseUrl, options.schema, (client) => listRevocations(client, commandOptions.provider));
         if (options.json) return printJson(entries);
         if (entries.length === 0) return printLine(commandOptions.provider ? `provider ${commandOptions.provider} has no revocations` : 'nothing is revoked');
         for (const entry of entries) printLine(describe(entry));
@@ -120,7 +120,7 @@ Examples:
     .action(
       action(async (_options: object, command: Command) => {
         const options = globalOptions(command);
-        const result = await withClient(options.databaseUrl, pruneRevocations);
+        const result = await withInstallation(options.databaseUrl, options.schema, pruneRevocations);
         if (options.json) return printJson(result);
         printLine(`pruned ${result.removed} revocation(s); ${result.remaining} remain` +
           (result.unbounded > 0 ? ` (${result.unbounded} of providers without --max-token-age, kept)` : ''));

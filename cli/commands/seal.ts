@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withClient } from '../../src/connection.js';
+import { withInstallation } from '../../src/installation.js';
 import { rotateSealSecret, SealRotationError } from '../../src/seal.js';
 import { action, CommandFailure, globalOptions, printJson, printLine } from '../output.js';
 
@@ -32,7 +32,7 @@ Examples:
         const options = globalOptions(command);
         let rotation;
         try {
-          rotation = await withClient(options.databaseUrl, rotateSealSecret);
+          rotation = await withInstallation(options.databaseUrl, options.schema, rotateSealSecret);
         } catch (error) {
           if (error instanceof SealRotationError) throw new CommandFailure(`${error.message} (${error.hint})`);
           throw error;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import pg from 'pg';
-import { clientConfig, withClient } from '../../src/connection.js';
+import { clientConfig } from '../../src/connection.js';
+import { onInstallation, withInstallation } from '../../src/installation.js';
 import { describeResult, printable, syncProviders, watchProviders, type SyncResult } from '../../src/sync.js';
 import { action, CommandFailure, globalOptions, printJson, printLine, progress } from '../output.js';
 import { seconds } from './provider.js';
@@ -69,7 +70,10 @@ Examples:
             connect: async () => {
               const client = new pg.Client(config);
               await client.connect();
-              return client;
+              return onInstallation(client, options.schema).catch(async (error: unknown) => {
+                await client.end().catch(() => undefined);
+                throw error;
+              });
             },
           });
           if (!options.json) progress(`stopped after ${summary.rounds} round(s)`);
@@ -77,7 +81,7 @@ Examples:
         }
         // A failure is told once, in the final line (one clear line for a failed single provider).
         const reportDone = (result: SyncResult) => (result.ok ? report(result) : undefined);
-        const results = await withClient(options.databaseUrl, (client) =>
+        const results = await withInstallation(options.databaseUrl, options.schema, (client) =>
           syncProviders(client, { provider: commandOptions.provider, force: commandOptions.force, fetch, onResult: options.json ? undefined : reportDone }),
         );
         if (options.json) printJson({ ok: results.every((result) => result.ok), providers: results });

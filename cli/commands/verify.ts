@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withClient } from '../../src/connection.js';
+import { withInstallation } from '../../src/installation.js';
 import { verifyToken } from '../../src/verify.js';
 import { action, CommandFailure, escapeControl, globalOptions, printJson, UsageError } from '../output.js';
 
@@ -25,7 +25,7 @@ Examples:
         const options = globalOptions(command);
         const jwt = jwtArgument === '-' ? (await readStdin()).trim() : jwtArgument;
         if (jwt === '') throw new UsageError('no token given (stdin was empty)');
-        const outcome = await withClient(options.databaseUrl, (client) => verifyToken(client, jwt));
+        const outcome = await withInstallation(options.databaseUrl, options.schema, (client) => verifyToken(client, jwt));
         if (outcome.valid) return printJson(options.json ? outcome : outcome.claims);
         throw new CommandFailure(`jwt rejected: ${outcome.code}${outcome.detail ? ` (${escapeControl(outcome.detail)})` : ''}`, {
           code: 'jwt_rejected',

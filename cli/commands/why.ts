@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { withClient } from '../../src/connection.js';
+import { withInstallation } from '../../src/installation.js';
 import { parseClaimArguments } from '../../src/dev.js';
 import { explainWhy, renderWhy, WhyError, type WhyIdentity } from '../../src/why/index.js';
 import { claimArgument, collect } from '../options.js';
@@ -49,7 +49,7 @@ Examples:
         const global = globalOptions(command);
         const identity = await identityOf(options);
         try {
-          const report = await withClient(global.databaseUrl, (client) => explainWhy(client, { identity, table, key: options.key }));
+          const report = await withInstallation(global.databaseUrl, global.schema, (client) => explainWhy(client, { identity, table, key: options.key }));
           if (global.json) printJson(report);
           else renderWhy(report).forEach((line) => printLine(line));
         } catch (error) {

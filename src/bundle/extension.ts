@@ -3,6 +3,7 @@
 // Scripts run inside CREATE/ALTER EXTENSION: one transaction, no psql `\` commands, and
 // check_function_bodies is off (Postgres turns it off for extension scripts), so the order between
 // function files does not matter, as with `authdb migrate`.
+import { qualify } from '../schema.js';
 import { functionsDigest, recordInstallation } from '../sources.js';
 import { literal } from './quote.js';
 import { migrationsAfter, type BundleSources, type Release } from './releases.js';
@@ -82,7 +83,7 @@ function header(title: string): string {
 
 /** The full install script for `sources.version`. */
 export function installScript(sources: BundleSources): string {
-  return [
+  const script = [
     header(`authdb ${sources.version}: install script for CREATE EXTENSION authdb.`),
     PIN_SEARCH_PATH,
     INSTALL_GUARD,
@@ -90,11 +91,12 @@ export function installScript(sources: BundleSources): string {
     ...functionSetSections(sources.functions),
     finish(sources),
   ].join('\n');
+  return qualify(script, sources.schema);
 }
 
 /** The update script from `release` to `sources.version`: the migrations it lacks, then the current function set. */
 export function updateScript(sources: BundleSources, release: Release): string {
-  return [
+  const script = [
     header(`authdb ${release.version} -> ${sources.version}: update script for ALTER EXTENSION authdb UPDATE.`),
     PIN_SEARCH_PATH,
     ...migrationsAfter(sources, release).map(migrationSection),
@@ -102,10 +104,11 @@ export function updateScript(sources: BundleSources, release: Release): string {
     ...functionSetSections(sources.functions),
     finish(sources),
   ].join('\n');
+  return qualify(script, sources.schema);
 }
 
 export function controlFile(sources: BundleSources): string {
-  return `# authdb extension control file. ${GENERATED_NOTE.slice(3)}
+  return qualify(`# authdb extension control file. ${GENERATED_NOTE.slice(3)}
 comment = ${literal(EXTENSION_COMMENT)}
 default_version = ${literal(sources.version)}
 # The script creates schema auth itself (so the schema belongs to the extension) and refers to it
@@ -114,7 +117,7 @@ relocatable = false
 # The script creates the roles authenticated and anonymous and grants them to the installing role.
 superuser = true
 trusted = false
-`;
+`, sources.schema);
 }
 
 export const installFileName = (version: string): string => `${EXTENSION_NAME}--${version}.sql`;

@@ -2,6 +2,7 @@
 // (sql/releases.json), and the SQL a bundle is built from.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_SCHEMA } from '../schema.js';
 import { functionFiles, migrationFiles, packageRoot, packageVersion, type SqlFile } from '../sources.js';
 
 /** A released version and the newest migration it contains. */
@@ -20,6 +21,8 @@ export interface BundleSources {
   functions: SqlFile[];
   /** Earlier releases, oldest first, that can be upgraded to `version`. */
   earlierReleases: Release[];
+  /** The schema the bundle installs into (default `auth`); `migrations` and `functions` are qualified for it. */
+  schema?: string;
 }
 
 export const releasesFile = (): string => join(packageRoot(), 'sql', 'releases.json');
@@ -70,16 +73,17 @@ export function parseReleases(json: string, version: string, migrations: SqlFile
   return earlier;
 }
 
-/** The sources of this package: sql/migrations, sql/functions, package.json and sql/releases.json. */
-export function packageSources(): BundleSources {
+/** The sources of this package (sql/migrations, sql/functions, package.json, sql/releases.json) for `schema`. */
+export function packageSources(schema: string = DEFAULT_SCHEMA): BundleSources {
   const version = packageVersion();
   checkVersionName(version);
-  const migrations = migrationFiles();
+  const migrations = migrationFiles(schema);
   return {
     version,
     migrations,
-    functions: functionFiles(),
+    functions: functionFiles(schema),
     earlierReleases: parseReleases(readFileSync(releasesFile(), 'utf8'), version, migrations),
+    schema,
   };
 }
 

@@ -6,16 +6,17 @@
 // migrate-managed database: `authdb migrate` sees every migration as applied, and can take over.
 // Like `authdb migrate` (docs/security.md §9), it pins search_path for its own transaction and
 // refuses a bookkeeping table that someone else could have planted code in.
-import { DEFAULT_LOCK_TIMEOUT_SECONDS, LEDGER_HINT, LEDGER_PROBLEM_QUERY, LOCK_HOLDERS_QUERY, MIGRATE_LOCK_KEY, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from '../migrate.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, ledgerHint, ledgerName, ledgerProblemQuery, LOCK_HOLDERS_QUERY, MIGRATE_LOCK_KEY, MIGRATIONS_SCHEMA, migrationsTable } from '../migrate.js';
+import { DEFAULT_SCHEMA, qualify } from '../schema.js';
 import { functionsDigest, recordInstallation, splitMigration } from '../sources.js';
 import { EXTENSION_NAME } from './extension.js';
 import { dollarQuote, literal } from './quote.js';
 import { migrationName, type BundleSources } from './releases.js';
 import { functionSetSections, GENERATED_NOTE } from './scripts.js';
 
-const TABLE = `"${MIGRATIONS_SCHEMA}"."${MIGRATIONS_TABLE}"`;
-
 export function sqlFileScript(sources: BundleSources): string {
+  const schema = sources.schema ?? DEFAULT_SCHEMA;
+  const TABLE = `"${MIGRATIONS_SCHEMA}"."${migrationsTable(schema)}"`;
   const names = sources.migrations.map(migrationName);
   const digest = literal(functionsDigest(sources.functions));
   const steps = sources.migrations.map((file) => {
@@ -64,10 +65,10 @@ BEGIN
   CREATE TABLE IF NOT EXISTS ${TABLE} (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL);
   -- The check authdb migrate makes: a table someone else owns, or one with triggers, rules,
   -- policies or inheritance, could run their code with this script's rights.
-  SELECT q.problem INTO v_problem FROM (${LEDGER_PROBLEM_QUERY.replace(/\n/g, '\n    ')}) AS q;
+  SELECT q.problem INTO v_problem FROM (${ledgerProblemQuery(schema).replace(/\n/g, '\n    ')}) AS q;
   IF v_problem IS NOT NULL THEN
-    RAISE EXCEPTION 'refusing to use ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}: it %', v_problem
-      USING ERRCODE = 'insufficient_privilege', HINT = ${literal(LEDGER_HINT)};
+    RAISE EXCEPTION 'refusing to use ${ledgerName(schema)}: it %', v_problem
+      USING ERRCODE = 'insufficient_privilege', HINT = ${literal(ledgerHint(schema))};
   END IF;
   SELECT coalesce(pg_catalog.array_agg(name::text ORDER BY run_on, id), '{}') INTO v_applied FROM ${TABLE};
   IF v_applied <> v_known[1:pg_catalog.cardinality(v_applied)] THEN
@@ -85,10 +86,10 @@ ${steps.join('')}
   ${recordInstallation(sources.version, functionsDigest(sources.functions)).replace(/\n/g, '\n  ')}
 END
 `;
-  return `-- authdb ${sources.version}: the whole install or upgrade as one idempotent SQL statement.
+  return qualify(`-- authdb ${sources.version}: the whole install or upgrade as one idempotent SQL statement.
 -- Run it with psql (psql -v ON_ERROR_STOP=1 -f authdb.sql), Flyway (as a repeatable migration)
 -- or Sqitch; running it again is a no-op. The database it leaves is managed by authdb migrate.
 ${GENERATED_NOTE}
 DO ${dollarQuote(body, 'authdb_install')};
-`;
+`, schema);
 }

@@ -21,7 +21,7 @@ export async function checkAuthGrants(context: DoctorContext): Promise<void> {
     if (!usage) {
       report(context, {
         check: 'grants', code: 'auth_schema_no_usage', severity: 'problem', subject: role,
-        message: `${role} has no USAGE on schema ${authSchema}: policies calling auth.user_id() fail for it`,
+        message: `${role} has no USAGE on schema ${authSchema}: policies calling ${authSchema}.user_id() fail for it`,
         fix: `GRANT USAGE ON SCHEMA ${schema} TO ${role};`,
       });
     }
@@ -155,7 +155,7 @@ export async function checkSessionScope(context: DoctorContext): Promise<void> {
   report(context, {
     check: 'secrets', code: 'session_scope_unavailable', severity: 'warning', subject: row.owner,
     message: `the ${context.authSchema} schema owner ${row.owner} is not a superuser and lacks pg_read_all_stats: it cannot see other logins' backend_start, ` +
-      "so auth.init(jwt, 'session') and auth.jwt_session_init() are refused (transaction scope works)",
+      `so ${context.authSchema}.init(jwt, 'session') and ${context.authSchema}.jwt_session_init() are refused (transaction scope works)`,
     fix: `GRANT pg_read_all_stats TO ${row.owner};`,
   });
 }

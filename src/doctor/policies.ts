@@ -6,11 +6,11 @@
 import { report, type DoctorContext } from './finding.js';
 
 /** Positions of the auth.*() calls in a policy expression that Postgres evaluates once per row. */
-export function perRowAuthCalls(expression: string, tableName: string): string[] {
+export function perRowAuthCalls(expression: string, tableName: string, schema = 'auth'): string[] {
   const calls: string[] = [];
-  const callPattern = /\bauth\.([a-z_]+)\(/g;
+  const callPattern = new RegExp(`(?<![\\w."])${schema}\\.([a-z_]+)\\(`, 'g');
   for (let match = callPattern.exec(expression); match; match = callPattern.exec(expression)) {
-    if (!insideUncorrelatedSubselect(expression, match.index, tableName)) calls.push(`auth.${match[1]}()`);
+    if (!insideUncorrelatedSubselect(expression, match.index, tableName)) calls.push(`${schema}.${match[1]}()`);
   }
   return [...new Set(calls)];
 }
@@ -69,12 +69,12 @@ export async function checkPolicies(context: DoctorContext): Promise<void> {
     const subject = `${row.schemaname}.${row.tablename}: ${row.policyname}`;
     const policy = `policy ${row.quoted} on ${row.table}`;
     const text = `${row.qual ?? ''} ${row.with_check ?? ''}`;
-    const calls = [...new Set([...perRowAuthCalls(row.qual ?? '', row.tablename), ...perRowAuthCalls(row.with_check ?? '', row.tablename)])];
+    const calls = [...new Set([...perRowAuthCalls(row.qual ?? '', row.tablename, authSchema), ...perRowAuthCalls(row.with_check ?? '', row.tablename, authSchema)])];
     if (calls.length > 0) {
       report(context, {
         check: 'policies', code: 'auth_call_per_row', severity: 'warning', subject,
         message: `${policy} calls ${calls.join(', ')} once per row (it verifies the identity seal on every row)`,
-        fix: `wrap each call in its own sub-select, column = (select ${calls[0]}), with ALTER POLICY ${row.quoted} ON ${row.table} USING (…); or re-create it with an auth.policy_* template`,
+        fix: `wrap each call in its own sub-select, column = (select ${calls[0]}), with ALTER POLICY ${row.quoted} ON ${row.table} USING (…); or re-create it with an ${authSchema}.policy_* template`,
       });
     }
     if (REQUEST_JWT.test(text) || ANY_SETTING.test(text)) {
@@ -82,7 +82,7 @@ export async function checkPolicies(context: DoctorContext): Promise<void> {
       report(context, {
         check: 'policies', code: 'policy_trusts_setting', severity: jwt ? 'problem' : 'warning', subject,
         message: `${policy} reads ${jwt ? "request.jwt.* (PostgREST's claims setting)" : 'a setting with current_setting()'}, which any SQL user can SET to anything: ${jwt ? 'a forged identity passes it' : 'do not let it decide who sees a row'}`,
-        fix: `ALTER POLICY ${row.quoted} ON ${row.table} USING (…); -- test (select auth.user_id()) or (select auth.session() ->> 'claim') instead of current_setting(…)`,
+        fix: `ALTER POLICY ${row.quoted} ON ${row.table} USING (…); -- test (select ${authSchema}.user_id()) or (select ${authSchema}.session() ->> 'claim') instead of current_setting(…)`,
       });
     }
     if (USER_METADATA.test(text)) {
@@ -116,7 +116,7 @@ async function checkPolicyFunctions(context: DoctorContext, authSchema: string):
       report(context, {
         check: 'policies', code: 'policy_trusts_setting', severity: 'problem', subject: row.subject,
         message: `${row.policy} calls ${row.fn}, which reads request.jwt.* (PostgREST's claims setting): any SQL user can SET it, so a forged identity passes`,
-        fix: `CREATE OR REPLACE FUNCTION ${row.fn} … -- return (select auth.user_id()) or (select auth.session() ->> 'claim') instead`,
+        fix: `CREATE OR REPLACE FUNCTION ${row.fn} … -- return (select ${authSchema}.user_id()) or (select ${authSchema}.session() ->> 'claim') instead`,
       });
     }
     if (USER_METADATA.test(row.prosrc)) {

@@ -110,7 +110,7 @@ export async function checkViews(context: DoctorContext): Promise<void> {
     const what = v.kind === 'm' ? 'materialized view' : 'view';
     const fix = v.kind === 'v' && invokerSupported
       ? `ALTER VIEW ${v.name} SET (security_invoker = true); -- the request roles then need privileges on what it reads`
-      : `REVOKE SELECT ON ${v.name} FROM ${roles}; -- ${v.kind === 'm' ? 'a materialized view has no row-level security' : 'Postgres 14 has no security_invoker views'}: filter in the view itself, e.g. WHERE user_id = (select auth.user_id())`;
+      : `REVOKE SELECT ON ${v.name} FROM ${roles}; -- ${v.kind === 'm' ? 'a materialized view has no row-level security' : 'Postgres 14 has no security_invoker views'}: filter in the view itself, e.g. WHERE user_id = (select ${context.authSchemaSql}.user_id())`;
     if (v.bypassed.length > 0) {
       report(context, {
         check: 'views', code: 'view_bypasses_rls', severity: 'problem', subject: v.name,

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { qualifyQueries } from './schema.js';
 import { databaseUrl, TEMPLATE_DATABASE } from './urls.js';
 
 export interface TestDatabase {
@@ -35,7 +36,7 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   // DROP DATABASE … WITH (FORCE) ends connections a test still holds; that is expected, not a failure.
   pool.on('error', () => undefined);
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => qualifyQueries(client).on('error', () => undefined));
   return {
     url,
     name,

@@ -3,6 +3,7 @@
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrateUp } from '../../src/migrate.js';
+import { TEST_SCHEMA } from './schema.js';
 import { startTestServer } from './server.js';
 import { databaseUrl, TEMPLATE_DATABASE } from './urls.js';
 
@@ -35,7 +36,7 @@ export default async function setup(project: TestProject) {
     const template = new pg.Client({ connectionString: databaseUrl(server.adminUrl, TEMPLATE_DATABASE) });
     await template.connect();
     try {
-      await migrateUp(template);
+      await migrateUp(template, { schema: TEST_SCHEMA });
     } finally {
       await template.end();
     }
@@ -46,6 +47,6 @@ export default async function setup(project: TestProject) {
   }
   project.provide('adminUrl', server.adminUrl);
   project.provide('serverVersionNum', versionNum);
-  console.log(`authdb tests: Postgres ${versionText} (${server.kind})`);
+  console.log(`authdb tests: Postgres ${versionText} (${server.kind}), authdb in schema ${TEST_SCHEMA}`);
   return async () => server.stop();
 }
