@@ -104,7 +104,7 @@ export function describeFailure(error: unknown): Failure {
     return { code: error.options.code ?? 'failed', message, hint: error.options.hint ?? VERBOSE_HINT, exitCode: error.options.exitCode ?? 1 };
   }
   if (error instanceof InstallationError) {
-    return { code: error.code, message: message.slice(0, message.length - error.hint.length - 2), hint: error.hint, exitCode: 1 };
+    return { code: error.code, message, hint: error.hint, exitCode: 1 };
   }
   if (error instanceof UsageError || error instanceof CommanderError || error instanceof SchemaNameError) {
     return { code: 'usage', message: message.replace(/^error: /, ''), hint: 'see --help for the options and examples', exitCode: 2 };

@@ -6,6 +6,7 @@
 // superuser, or the database's owner; an installation of anyone else is refused, never used.
 import type pg from 'pg';
 import { withClient } from './connection.js';
+import { AuthdbError } from './errors.js';
 import { checkSchemaName, DEFAULT_SCHEMA, withSchema } from './schema.js';
 
 /** The comment migration 0001 (and every install path, which runs it) puts on the schema. */
@@ -19,14 +20,12 @@ export interface Installation {
 }
 
 /** A failure to settle on one installation; the CLI prints it as one line with its hint. */
-export class InstallationError extends Error {
-  constructor(
-    readonly code: 'ambiguous_installation' | 'untrusted_installation',
-    message: string,
-    readonly hint: string,
-  ) {
-    super(`${message}; ${hint}`);
-    this.name = 'InstallationError';
+export class InstallationError extends AuthdbError {
+  declare readonly code: 'ambiguous_installation' | 'untrusted_installation';
+  declare readonly hint: string;
+
+  constructor(code: 'ambiguous_installation' | 'untrusted_installation', message: string, hint: string) {
+    super(code, message, { hint });
   }
 }
 

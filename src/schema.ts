@@ -2,14 +2,14 @@
 // own auth schema, pg_session_jwt's). The SQL sources and the library's queries are written with
 // `auth.`; `qualify` is the one place that puts the chosen schema in their place.
 import type pg from 'pg';
+import { AuthdbError } from './errors.js';
 
 export const DEFAULT_SCHEMA = 'auth';
 
 /** A schema name authdb refuses: the CLI reports it as a usage error (exit 2). */
-export class SchemaNameError extends Error {
+export class SchemaNameError extends AuthdbError {
   constructor(message: string) {
-    super(message);
-    this.name = 'SchemaNameError';
+    super('invalid_schema_name', message, { hint: 'a schema name is 1 to 40 lowercase letters, digits and _, not a keyword, public or pg_*' });
   }
 }
 

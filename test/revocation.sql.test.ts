@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminUrl, createTestDatabase, inRolledBackTransaction, pgError, type TestDatabase } from './support/db.js';
+import { qualifyQueries } from './support/schema.js';
 import { TestIssuer } from './support/tokens.js';
 
 let db: TestDatabase;
@@ -64,7 +65,7 @@ describe('auth.revoke_subject', () => {
     const otherAlice = await other.sign(otherKid, { sub: 'alice', iat: now() - 60 });
     expect(await verify(old)).toEqual({ sub: 'alice' });
     await db.pool.query(`SELECT auth.revoke_subject('idp', 'alice')`);
-    const fresh = new pg.Client({ connectionString: db.url }); // a backend that never saw the token: the cold path
+    const fresh = qualifyQueries(new pg.Client({ connectionString: db.url })); // a backend that never saw the token: the cold path
     await fresh.connect();
     try {
       const error = await pgError(fresh.query('SELECT auth.verify($1)', [old]));

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WhyReport } from '../src/why/index.js';
 import { authdb, expectOneLineError, jsonOutput } from './support/cli.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from './support/db.js';
+import { TEST_SCHEMA } from './support/schema.js';
 import { TestIssuer } from './support/tokens.js';
 
 let db: TestDatabase;
@@ -86,7 +87,7 @@ describe('authdb why: the owner template', () => {
     expect(select.reasons).toEqual(['no_permissive_match']);
     const policy = select.clauses[0]!.policies.find((p) => p.name === 'authdb_owner_select')!;
     expect(policy).toMatchObject({ mode: 'permissive', applies: true, admitted: 0, error: null });
-    expect(policy.expression).toMatch(/auth\.user_id\(\)/);
+    expect(policy.expression).toMatch(new RegExp(`${TEST_SCHEMA}\\.user_id\\(\\)`));
     expect(command(r, 'update').allowed).toBe(false);
   });
 
@@ -114,7 +115,7 @@ describe('authdb why: the owner template', () => {
     expect(result.stdout).toMatch(/^SELECT {2}DENIED$/m);
     expect(result.stdout).toMatch(/no permissive policy admits the row/);
     expect(result.stdout).toMatch(/^ {4}no {6}permissive {2}authdb_owner_select$/m);
-    expect(result.stdout).toMatch(/user_id = \( SELECT auth\.user_id\(\)/);
+    expect(result.stdout).toMatch(new RegExp(`user_id = \\( SELECT ${TEST_SCHEMA}\\.user_id\\(\\)`));
   });
 });
 

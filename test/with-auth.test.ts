@@ -243,7 +243,7 @@ describe('withAuth', () => {
   });
 
   it('never puts a token that is not a compact JWS into SQL text: it is bound, and rejected', async () => {
-    const client = new pg.Client({ connectionString: db.url });
+    const client = qualifyQueries(new pg.Client({ connectionString: db.url }));
     await client.connect();
     try {
       const sent: { text: string; values?: unknown[] }[] = [];
