@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { migrateUp } from '../src/migrate.js';
-import { DEBIAN_PG_BIN, debianPgUnavailable, runAsServerUserSync, serverTempDir, startDebianCluster, type DebianCluster } from '../test/support/pg-cluster.js';
+import { DEBIAN_PG_BIN, debianPgUnavailable, runAsServerUserSync, serverTempDir, startDebianCluster, type DebianCluster } from '../tools/pg-cluster.js';
 import { ALGORITHMS, prepareDatabase, type Algorithm } from './per-request/setup.js';
 
 /** The counts recorded in bench/baseline.json, printed beside this run's. */

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { DEBIAN_PG_BIN, debianPgUnavailable, startDebianCluster } from '../test/support/pg-cluster.js';
+import { DEBIAN_PG_BIN, debianPgUnavailable, startDebianCluster } from '../tools/pg-cluster.js';
 import { firstCall, median, withAuthRoundTrips, type FirstCall } from './per-request/first-call.js';
 import { authdbScript, pgbench, plainSettingsScript, type PgbenchOptions, type PgbenchTarget, type TokenMode } from './per-request/pgbench.js';
 import { ALGORITHMS, APP_ROLE, checkShapes, prepareDatabase, ROWS, USERS, type Algorithm } from './per-request/setup.js';

@@ -11,7 +11,7 @@ import { createSecretKey, randomBytes } from 'node:crypto';
 import { base64url, SignJWT } from 'jose';
 import pg from 'pg';
 import { migrateUp } from '../src/migrate.js';
-import { debianPgUnavailable, startDebianCluster } from '../test/support/pg-cluster.js';
+import { debianPgUnavailable, startDebianCluster } from '../tools/pg-cluster.js';
 
 const ENTRIES = 100_000;
 const ITERATIONS = 50_000;

@@ -8,7 +8,7 @@ import { constants, createHmac, generateKeyPairSync, randomBytes, timingSafeEqua
 import { base64url, SignJWT } from 'jose';
 import pg from 'pg';
 import { migrateUp } from '../src/migrate.js';
-import { startDebianCluster, debianPgUnavailable } from '../test/support/pg-cluster.js';
+import { startDebianCluster, debianPgUnavailable } from '../tools/pg-cluster.js';
 import { worstCaseSection } from './worst-case.js';
 
 const TOKENS = 200;

@@ -6,7 +6,7 @@
 //   npm run test:matrix -- 14 18                the oldest and the newest
 //   npm run test:matrix -- 14 -- test/identity.test.ts   extra arguments go to vitest
 import { spawn } from 'node:child_process';
-import { SUPPORTED_MAJORS } from '../test/support/server.js';
+import { SUPPORTED_MAJORS } from '../tools/pg-cluster.js';
 
 interface Outcome {
   major: number;

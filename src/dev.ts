@@ -12,6 +12,7 @@ import { embeddedUrl, EmbeddedPostgresMissingError, startEmbedded, type Embedded
 import { resolveSchema } from './installation.js';
 import { migrateUp } from './migrate.js';
 import { qualify, withSchema } from './schema.js';
+import { inTransaction } from './transaction.js';
 
 export const DEV_PROVIDER = 'dev';
 export const DEV_ISSUER = 'https://authdb.dev.localhost';
@@ -239,11 +240,11 @@ export async function runSqlAs(options: { databaseUrl: string; token: string; sq
   try {
     // Only authdb's own statement is qualified: the user's SQL is sent as written.
     const init = qualify('SELECT auth.init($1)', await resolveSchema(client));
-    await client.query('BEGIN');
-    await client.query('SET LOCAL ROLE authenticated');
-    await client.query(init, [options.token]);
-    const raw = (await client.query(options.sql)) as pg.QueryResult | pg.QueryResult[];
-    await client.query(options.commit ? 'COMMIT' : 'ROLLBACK');
+    const raw = await inTransaction(client, async () => {
+      await client.query('SET LOCAL ROLE authenticated');
+      await client.query(init, [options.token]);
+      return (await client.query(options.sql)) as pg.QueryResult | pg.QueryResult[];
+    }, { rollback: !options.commit });
     return (Array.isArray(raw) ? raw : [raw]).map((result) => ({
       command: result.command,
       rowCount: result.rowCount,

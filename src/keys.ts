@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { printable } from './printable.js';
 import { createProvider, InvalidSettingError, RegistryError, type ProviderSettings } from './providers.js';
 import { AuthdbError } from './errors.js';
+import { inTransaction } from './transaction.js';
 
 export interface KeyRow {
   provider: string;
@@ -198,8 +199,7 @@ async function existingKey(client: pg.ClientBase, providerId: string, jwk: Recor
  * prefix decided as for `provider add`. Running it again with the same keys changes nothing.
  */
 export async function addKeys(client: pg.ClientBase, jwks: Record<string, unknown>[], options: AddKeysOptions): Promise<AddKeysResult> {
-  await client.query('BEGIN');
-  try {
+  return inTransaction(client, async () => {
     // The provider row is locked: two `keys add` for one provider take turns.
     const { rows: [existing] } = await client.query<ProviderRow>(
       'SELECT id, issuer, subject_prefix FROM auth.providers WHERE name = $1 FOR UPDATE', [options.provider]);
@@ -244,15 +244,11 @@ export async function addKeys(client: pg.ClientBase, jwks: Record<string, unknow
         if (!added.some((key) => key.thumbprint === found.thumbprint && key.alg === found.alg)) unchanged.push(found);
       }
     }
-    await client.query('COMMIT');
     return {
       provider: options.provider, providerCreated: !existing, issuer: provider.issuer,
       subjectPrefix: provider.subject_prefix, added, unchanged,
     };
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  }
+  });
 }
 
 /** The JWKs of a file (see jwksFromText); read before any connection is opened. */
@@ -318,8 +314,7 @@ export async function revokeKeys(client: pg.ClientBase, selector: { kid: string 
   const [column, value, label] = 'kid' in selector
     ? ['kid', selector.kid, `kid ${printable(selector.kid)}`]
     : ['thumbprint', selector.thumbprint, `thumbprint ${printable(selector.thumbprint)}`];
-  await client.query('BEGIN');
-  try {
+  return inTransaction(client, async () => {
     if (provider !== undefined) await requireProvider(client, provider);
     // The matching rows are locked, then counted per provider: an ambiguous request revokes nothing.
     const { rows } = await client.query<{ name: string }>(
@@ -351,12 +346,8 @@ export async function revokeKeys(client: pg.ClientBase, selector: { kid: string 
       );
       revoked = rowCount ?? 0;
     }
-    await client.query('COMMIT');
     return { provider: providers[0]!, [column]: value, revoked };
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  }
+  });
 }
 
 /** Revokes the keys with this kid; returns how many rows (one per algorithm) were revoked now. */

@@ -24,6 +24,7 @@ import {
   STALE_ROUTINES_QUERY,
 } from './sources.js';
 import { AuthdbError } from './errors.js';
+import { inTransaction } from './transaction.js';
 
 /** Advisory-lock key shared by every authdb process that changes the schema. */
 export const MIGRATE_LOCK_KEY = 0x61757468_6462n; // "authdb"
@@ -355,8 +356,7 @@ async function installFunctions(client: pg.ClientBase, log: Log): Promise<{ upda
   const updated = state.digest !== digest;
   const dropped: string[] = [];
   if (updated) log(`installing ${files.length} function files`);
-  await client.query('BEGIN');
-  try {
+  await inTransaction(client, async () => {
     if (updated) {
       // SQL-language bodies may refer to functions defined in a later file.
       await client.query('SET LOCAL check_function_bodies = off');
@@ -369,11 +369,7 @@ async function installFunctions(client: pg.ClientBase, log: Log): Promise<{ upda
       }
     }
     await client.query(recordInstallation(version, digest));
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  }
+  });
   for (const routine of dropped) log(`dropped ${routine}: the current function set no longer defines it`);
   return { updated, dropped };
 }

@@ -8,6 +8,7 @@ import { DEFAULT_REFRESH_MAX_SECONDS, DEFAULT_REFRESH_MIN_SECONDS, fetchKeySet, 
 import type { SkippedKey } from './jwks/parse.js';
 import { printable } from './printable.js';
 import { AuthdbError } from './errors.js';
+import { inTransaction } from './transaction.js';
 
 export interface ProviderConfig {
   id: string;
@@ -282,8 +283,7 @@ export async function updateProvider(client: pg.ClientBase, name: string, settin
   if (changes.length === 0) {
     throw new InvalidSettingError('nothing to change', 'give at least one of --audience, --algorithms, --leeway, --subject-prefix, --shared-subjects, --max-rsa-bits, --max-keys, --max-token-age');
   }
-  await client.query('BEGIN');
-  try {
+  return inTransaction(client, async () => {
     if (settings.subjectPrefix !== undefined) await client.query('LOCK TABLE auth.providers IN SHARE ROW EXCLUSIVE MODE');
     const { rows } = await client.query(
       `UPDATE auth.providers SET ${changes.map(([column], index) => `${column} = $${index + 2}`).join(', ')}
@@ -302,16 +302,12 @@ export async function updateProvider(client: pg.ClientBase, name: string, settin
     const orphaned = row.algorithms ? (keys?.algs ?? []).filter((alg) => !(row.algorithms as string[]).includes(alg)) : [];
     if (orphaned.length > 0) warnings.push(`the provider's ${orphaned.join(', ')} key(s) no longer verify: their algorithm is not in --algorithms`);
     if ((keys?.count ?? 0) > row.max_keys) warnings.push(`the provider holds ${keys!.count} keys, more than --max-keys ${row.max_keys}`);
-    await client.query('COMMIT');
     return {
       provider: name, changed: [...new Set(changes.map(([, field]) => field))],
       audiences: row.audiences, algorithms: row.algorithms, leewaySeconds: row.leeway_seconds,
       subjectPrefix: row.subject_prefix, maxRsaBits: row.max_rsa_bits, maxKeys: row.max_keys, maxTokenAgeSeconds: row.max_token_age_seconds, warnings,
     };
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  }
+  });
 }
 
 /** OpenID Connect Discovery 1.0 §4: the jwks_uri of an issuer, whose document must name it exactly. */
@@ -408,30 +404,29 @@ export async function addProvider(client: pg.ClientBase, options: AddProviderOpt
   if (keySet.notModified) throw new Error(`${redactUrl(jwksUrl)}: unexpected 304 to an unconditional request`);
   const refreshAfter = refreshAfterSeconds(keySet.maxAgeSeconds, refreshMin, refreshMax);
 
-  await client.query('BEGIN');
   try {
-    const { subjectPrefix } = await createProvider(client, { ...options, issuer, jwksUrl });
-    await client.query(
-      `UPDATE auth.providers
-          SET grace_seconds = $2, refresh_min_seconds = $3, refresh_max_seconds = $4, allow_http = $5, discovered_from = $6
-        WHERE name = $1`,
-      [options.name, options.graceSeconds ?? 3600, refreshMin, refreshMax, options.allowHttp ?? false, discoveredFrom],
-    );
-    const applied = await applyKeySet(client, options.name, keySet.keys);
-    const { rows } = await client.query<{ next_refresh_at: Date }>(
-      `UPDATE auth.providers
-          SET etag = $2, last_modified = $3, last_synced_at = pg_catalog.now(),
-              next_refresh_at = pg_catalog.now() + pg_catalog.make_interval(secs => $4)
-        WHERE name = $1 RETURNING next_refresh_at`,
-      [options.name, keySet.etag, keySet.lastModified, refreshAfter],
-    );
-    await client.query('COMMIT');
-    return {
-      provider: options.name, issuer, jwksUrl: redactUrl(jwksUrl), ...applied,
-      skipped: [...keySet.skipped, ...applied.skipped], nextRefreshAt: rows[0]!.next_refresh_at, subjectPrefix,
-    };
+    return await inTransaction(client, async () => {
+      const { subjectPrefix } = await createProvider(client, { ...options, issuer, jwksUrl });
+      await client.query(
+        `UPDATE auth.providers
+            SET grace_seconds = $2, refresh_min_seconds = $3, refresh_max_seconds = $4, allow_http = $5, discovered_from = $6
+          WHERE name = $1`,
+        [options.name, options.graceSeconds ?? 3600, refreshMin, refreshMax, options.allowHttp ?? false, discoveredFrom],
+      );
+      const applied = await applyKeySet(client, options.name, keySet.keys);
+      const { rows } = await client.query<{ next_refresh_at: Date }>(
+        `UPDATE auth.providers
+            SET etag = $2, last_modified = $3, last_synced_at = pg_catalog.now(),
+                next_refresh_at = pg_catalog.now() + pg_catalog.make_interval(secs => $4)
+          WHERE name = $1 RETURNING next_refresh_at`,
+        [options.name, keySet.etag, keySet.lastModified, refreshAfter],
+      );
+      return {
+        provider: options.name, issuer, jwksUrl: redactUrl(jwksUrl), ...applied,
+        skipped: [...keySet.skipped, ...applied.skipped], nextRefreshAt: rows[0]!.next_refresh_at, subjectPrefix,
+      };
+    });
   } catch (error) {
-    await client.query('ROLLBACK');
     const e = error as { code?: string; constraint?: string; message: string };
     if (e.code === '23505') {
       throw new Error(e.constraint === 'providers_issuer_key' ? `another provider already has issuer ${issuer}` : `a provider named ${options.name} already exists`);
@@ -494,16 +489,11 @@ export async function listProviders(client: pg.ClientBase): Promise<ProviderSumm
 
 /** Removes a provider and (by cascade) its keys; returns how many keys went with it. */
 export async function removeProvider(client: pg.ClientBase, name: string): Promise<{ provider: string; keysRemoved: number }> {
-  await client.query('BEGIN');
-  try {
+  return inTransaction(client, async () => {
     const { rows } = await client.query<{ id: string }>('SELECT id FROM auth.providers WHERE name = $1 FOR UPDATE', [name]);
     if (!rows[0]) throw new RegistryError(`no provider named ${printable(name)}`, 'unknown_provider', 'see `authdb provider list`');
     const keys = await client.query('DELETE FROM auth.keys WHERE provider_id = $1', [rows[0].id]);
     await client.query('DELETE FROM auth.providers WHERE id = $1', [rows[0].id]);
-    await client.query('COMMIT');
     return { provider: name, keysRemoved: keys.rowCount ?? 0 };
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  }
+  });
 }

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { printable } from './printable.js';
 import { InvalidSettingError, RegistryError } from './providers.js';
+import { inTransaction } from './transaction.js';
 
 export type RevocationKind = 'subject' | 'token' | 'session';
 
@@ -69,8 +70,7 @@ function checkValue(kind: RevocationKind, value: string): void {
 export async function revoke(client: pg.ClientBase, kind: RevocationKind, provider: string, value: string, issuedBefore?: Date): Promise<Revocation> {
   checkValue(kind, value);
   if (issuedBefore !== undefined && Number.isNaN(issuedBefore.getTime())) throw new InvalidSettingError('the time to revoke before is not a valid date');
-  await client.query('BEGIN');
-  try {
+  return inTransaction(client, async () => {
     await requireProvider(client, provider);
     if (kind === 'subject' && issuedBefore !== undefined) {
       await client.query('SELECT auth.revoke_subject($1, $2, $3::timestamptz)', [provider, value, issuedBefore.toISOString()]);
@@ -78,12 +78,8 @@ export async function revoke(client: pg.ClientBase, kind: RevocationKind, provid
       await client.query(`SELECT ${SQL_FUNCTION[kind]}($1, $2)`, [provider, value]);
     }
     const { rows } = await client.query(`${SELECT_REVOCATIONS} WHERE p.name = $1 AND r.kind = $2 AND r.value = $3`, [provider, kind, value]);
-    await client.query('COMMIT');
     return toRevocation(rows[0]!);
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  }
+  });
 }
 
 export const revokeSubject = (client: pg.ClientBase, provider: string, sub: string, issuedBefore?: Date): Promise<Revocation> =>

@@ -10,6 +10,7 @@ import { printable, type SkippedKey } from './jwks/parse.js';
 export { printable };
 import { getProvider, secondsUntilNextRefresh, syncableProviders, type ProviderConfig } from './providers.js';
 import { pruneRevocationsIfInstalled } from './revocations.js';
+import { inTransaction } from './transaction.js';
 
 export interface SyncResult extends ApplyCounts {
   provider: string;
@@ -66,7 +67,6 @@ export async function syncProvider(client: pg.ClientBase, provider: ProviderConf
   if (!provider.jwksUrl) {
     return { ...base, ok: false, outcome: 'failed', error: `provider ${provider.name} has no JWKS URL (its keys are static)`, durationMs: 0, nextRefreshAt: null };
   }
-  let inTransaction = false;
   try {
     const keySet = await fetchKeySet(provider.jwksUrl, provider.algorithms, {
       ...options.fetch,
@@ -76,35 +76,33 @@ export async function syncProvider(client: pg.ClientBase, provider: ProviderConf
       lastModified: options.force ? null : provider.lastModified,
     });
     const refreshAfter = refreshAfterSeconds(keySet.maxAgeSeconds, provider.refreshMinSeconds, provider.refreshMaxSeconds);
-    await client.query('BEGIN');
-    inTransaction = true;
-    let counts: ApplyCounts = zero;
-    let skipped: SkippedKey[] = [];
-    if (keySet.notModified) {
-      // Serialize with a concurrent sync all the same, and count what stays as it is.
-      await client.query('SELECT 1 FROM auth.providers WHERE id = $1 FOR UPDATE', [provider.id]);
-      const { rows } = await client.query<{ count: number }>(
-        "SELECT pg_catalog.count(*)::int AS count FROM auth.keys WHERE provider_id = $1 AND source = 'jwks' AND status = 'active'",
-        [provider.id],
+    const { counts, skipped, nextRefreshAt } = await inTransaction(client, async () => {
+      let counts: ApplyCounts = zero;
+      let skipped: SkippedKey[] = [];
+      if (keySet.notModified) {
+        // Serialize with a concurrent sync all the same, and count what stays as it is.
+        await client.query('SELECT 1 FROM auth.providers WHERE id = $1 FOR UPDATE', [provider.id]);
+        const { rows } = await client.query<{ count: number }>(
+          "SELECT pg_catalog.count(*)::int AS count FROM auth.keys WHERE provider_id = $1 AND source = 'jwks' AND status = 'active'",
+          [provider.id],
+        );
+        counts = { ...zero, unchanged: rows[0]!.count };
+      } else {
+        const applied = await applyKeySet(client, provider.name, keySet.keys);
+        skipped = [...keySet.skipped, ...applied.skipped];
+        counts = { added: applied.added, retired: applied.retired, restored: applied.restored, replaced: applied.replaced, unchanged: applied.unchanged };
+      }
+      const { rows } = await client.query<{ next_refresh_at: Date }>(
+        `UPDATE auth.providers
+            SET etag = $2, last_modified = $3, last_synced_at = pg_catalog.now(), sync_failures = 0,
+                next_refresh_at = pg_catalog.now() + pg_catalog.make_interval(secs => $4)
+          WHERE id = $1 RETURNING next_refresh_at`,
+        [provider.id, keySet.etag, keySet.lastModified, refreshAfter],
       );
-      counts = { ...zero, unchanged: rows[0]!.count };
-    } else {
-      const applied = await applyKeySet(client, provider.name, keySet.keys);
-      skipped = [...keySet.skipped, ...applied.skipped];
-      counts = { added: applied.added, retired: applied.retired, restored: applied.restored, replaced: applied.replaced, unchanged: applied.unchanged };
-    }
-    const { rows } = await client.query<{ next_refresh_at: Date }>(
-      `UPDATE auth.providers
-          SET etag = $2, last_modified = $3, last_synced_at = pg_catalog.now(), sync_failures = 0,
-              next_refresh_at = pg_catalog.now() + pg_catalog.make_interval(secs => $4)
-        WHERE id = $1 RETURNING next_refresh_at`,
-      [provider.id, keySet.etag, keySet.lastModified, refreshAfter],
-    );
-    await client.query('COMMIT');
-    inTransaction = false;
-    return { ...base, ...counts, skipped, ok: true, outcome: keySet.notModified ? 'not_modified' : 'updated', error: null, durationMs: elapsed(), nextRefreshAt: rows[0]?.next_refresh_at ?? null };
+      return { counts, skipped, nextRefreshAt: rows[0]?.next_refresh_at ?? null };
+    });
+    return { ...base, ...counts, skipped, ok: true, outcome: keySet.notModified ? 'not_modified' : 'updated', error: null, durationMs: elapsed(), nextRefreshAt };
   } catch (error) {
-    if (inTransaction) await client.query('ROLLBACK');
     const message = describe(error);
     // A sync stopped by the caller (watch shutting down) is not the provider's failure.
     const retryAfter = error instanceof FetchError ? error.retryAfterSeconds : null;

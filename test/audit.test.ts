@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateUp } from '../src/migrate.js';
 import { pgError } from './support/db.js';
-import { DEBIAN_PG_BIN, debianPgUnavailable, runAsServerUserSync, serverTempDir, startDebianCluster, type DebianCluster } from './support/pg-cluster.js';
+import { DEBIAN_PG_BIN, debianPgUnavailable, runAsServerUserSync, serverTempDir, startDebianCluster, type DebianCluster } from '../tools/pg-cluster.js';
 import { rawToken, TestIssuer } from './support/tokens.js';
 
 const unavailable = debianPgUnavailable();

@@ -13,7 +13,7 @@ import { migrateStatus, migrateUp } from '../src/migrate.js';
 import { functionsDigest, type SqlFile } from '../src/sources.js';
 import { pgError } from './support/db.js';
 import { authCatalog, type CatalogSnapshot } from './support/catalog.js';
-import { DEBIAN_PG_BIN, startDebianCluster, type DebianCluster } from './support/pg-cluster.js';
+import { DEBIAN_PG_BIN, startDebianCluster, type DebianCluster } from '../tools/pg-cluster.js';
 import { extensionDir, extensionDirUnavailable, lockExtensionDir, unlockExtensionDir } from './support/extension-dir.js';
 import { TestIssuer } from './support/tokens.js';
 

@@ -8,7 +8,7 @@ import { packageSources, sqlFileScript, type BundleSources } from '../src/bundle
 import { migrationFiles, packageVersion } from '../src/sources.js';
 import { authdb, expectOneLineError, jsonOutput } from './support/cli.js';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
-import { embeddedBinDir, PgCluster } from './support/pg-cluster.js';
+import { embeddedBinDir, PgCluster } from '../tools/pg-cluster.js';
 import { requestedMajor } from './support/server.js';
 
 const databases: TestDatabase[] = [];

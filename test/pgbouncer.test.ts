@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/embedded.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { serverTempDir, serverUser, writeServerFile } from './support/pg-cluster.js';
+import { serverTempDir, serverUser, writeServerFile } from '../tools/pg-cluster.js';
 import { TestIssuer } from './support/tokens.js';
 
 const PGBOUNCER = '/usr/sbin/pgbouncer';

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installScript, packageSources, pgTleScript } from '../src/bundle.js';
 import { authdb, jsonOutput } from './support/cli.js';
-import { startDebianCluster, type DebianCluster } from './support/pg-cluster.js';
+import { startDebianCluster, type DebianCluster } from '../tools/pg-cluster.js';
 import { extensionDir, extensionDirUnavailable, lockExtensionDir, unlockExtensionDir } from './support/extension-dir.js';
 import { qualifyQueries } from './support/schema.js';
 import { TestIssuer } from './support/tokens.js';

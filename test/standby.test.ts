@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateUp } from '../src/migrate.js';
 import { pgError } from './support/db.js';
-import { DEBIAN_PG_BIN, embeddedBinDir, PgCluster } from './support/pg-cluster.js';
+import { DEBIAN_PG_BIN, embeddedBinDir, PgCluster } from '../tools/pg-cluster.js';
 import { requestedMajor } from './support/server.js';
 import { TestIssuer } from './support/tokens.js';
 

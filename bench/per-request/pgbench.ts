@@ -6,7 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DEBIAN_PG_BIN } from '../../test/support/pg-cluster.js';
+import { DEBIAN_PG_BIN } from '../../tools/pg-cluster.js';
 import { APP_ROLE, type Algorithm } from './setup.js';
 
 const run = promisify(execFile);

