@@ -1,11 +1,12 @@
 // `npm run bench -- --revocation`: what the revocation check (docs/revocation.md) adds to a verify
 // with 100,000 revocation entries, on Debian's PostgreSQL server package (a production build).
 // Server-side loops on a warmed backend, so the figures hold no round trips:
-//   * the check alone: auth._check_revocation for a token no entry matches, and for a token of a
-//     revoked subject issued after the revocation (the row is found, then passes), minus the same
-//     loop without the call;
+//   * the check of the cold path: auth._check_revocation for a token no entry matches, and for a
+//     token of a revoked subject issued after the revocation (the row is found, then passes), minus
+//     the same loop without the call;
 //   * the warm verify (the verified-token cache) of one token with the table empty and with 100,000
-//     entries: the probe is one index scan either way, so the two should be within noise.
+//     entries: between revocations the warm path compares the provider's revocation epoch with the
+//     one its cache entry was sealed with and probes nothing, so the two should be within noise.
 // The target (issue 12): ≤ 5 µs added to a verify.
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { base64url, SignJWT } from 'jose';
@@ -125,8 +126,10 @@ export async function revocationBench(): Promise<void> {
       const width = Math.max(...rows.map((row) => row[0].length));
       console.log(`${'what'.padEnd(width)}  ${'µs'.padStart(6)}  target`);
       for (const [what, us, target] of rows) console.log(`${what.padEnd(width)}  ${us.padStart(6)}  ${target}`);
-      const worst = Math.max(checkMiss, checkFound);
-      console.log(`\nadded to a verify: ${worst.toFixed(2)} µs (target ≤ ${TARGET_US} µs): ${worst <= TARGET_US ? 'met' : 'NOT met'}`);
+      const cold = Math.max(checkMiss, checkFound);
+      const warm = warmFull - warmEmpty;
+      console.log(`\nadded to a warm verify between revocations: ${warm.toFixed(2)} µs (target ≤ ${TARGET_US} µs): ${warm <= TARGET_US ? 'met' : 'NOT met'}`);
+      console.log(`added to a cold verify (and to the first warm one after a revocation): ${cold.toFixed(2)} µs (target ≤ ${TARGET_US} µs): ${cold <= TARGET_US ? 'met' : 'NOT met'}`);
     } finally {
       await client.end();
     }

@@ -48,7 +48,7 @@ describe.each(ROLES)('as %s', (role) => {
       `SELECT auth._seal('identity', 'x')`,
       `SELECT auth.add_provider('x', 'https://x')`,
       `SELECT auth.revoke_key('k')`,
-      `SELECT auth._vcache_put('\\x00'::bytea, 1)`,
+      `SELECT auth._vcache_put('\\x00'::bytea, 1, 0)`,
     ]) {
       const error = await inRolledBackTransaction(db.pool, async (client) => {
         await client.query(`SET LOCAL ROLE ${role}`);

@@ -176,6 +176,79 @@ describe('the verified-token cache (warm path)', () => {
   });
 });
 
+describe('the revocation epoch: a cached token is probed again after any write to auth.revocations', () => {
+  const providerEpoch = async (): Promise<string> =>
+    (await db.pool.query(`SELECT revocation_epoch::text AS e FROM auth.providers WHERE name = 'idp'`)).rows[0].e as string;
+  const entryOf = async (client: pg.ClientBase, token: string): Promise<string> => {
+    const digest = createHash('sha256').update(token).digest();
+    return ((await client.query('SELECT current_setting($1, true) AS entry', [`authdb.vcache_${digest[0]! % 16}`])).rows[0].entry ?? '') as string;
+  };
+  const insertFay = `INSERT INTO auth.revocations (provider_id, kind, value, issued_before)
+                     SELECT id, 'subject', 'fay', now() FROM auth.providers WHERE name = 'idp'`;
+
+  it.each([
+    ['an INSERT that bypasses auth.revoke_*', [insertFay]],
+    ['an INSERT as logical replication applies it (session_replication_role = replica)',
+      ['SET session_replication_role = replica', insertFay, 'RESET session_replication_role']],
+    ['an UPDATE that moves a subject\'s moment later', [
+      `INSERT INTO auth.revocations (provider_id, kind, value, issued_before)
+       SELECT id, 'subject', 'fay', now() - interval '1 day' FROM auth.providers WHERE name = 'idp'`,
+      `UPDATE auth.revocations SET issued_before = now() WHERE value = 'fay'`]],
+  ])('%s rejects a cached token at once', async (_how, statements) => {
+    await clearRevocations();
+    const token = await idp.sign(kid, { sub: 'fay', iat: now() - 5 });
+    const client = await db.pool.connect();
+    const owner = await db.pool.connect();
+    try {
+      expect(await verify(token, client)).toEqual({ sub: 'fay' });
+      expect(await verify(token, client)).toEqual({ sub: 'fay' }); // from the cache
+      const before = await providerEpoch();
+      for (const statement of statements) await owner.query(statement);
+      expect(BigInt(await providerEpoch())).toBeGreaterThan(BigInt(before));
+      expect(await verify(token, client)).toMatchObject({ code: 'revoked' });
+    } finally {
+      owner.release();
+      client.release();
+    }
+  });
+
+  it('re-seals a cached entry with the new epoch after a revocation of someone else, and keeps accepting the token', async () => {
+    await clearRevocations();
+    const token = await idp.sign(kid, { sub: 'gus', iat: now() - 5 });
+    const client = await db.pool.connect();
+    try {
+      expect(await verify(token, client)).toEqual({ sub: 'gus' });
+      const epoch = await providerEpoch();
+      expect((await entryOf(client, token)).endsWith(`|${epoch}`)).toBe(true);
+      await db.pool.query(`SELECT auth.revoke_subject('idp', 'somebody-else')`);
+      const moved = await providerEpoch();
+      expect(moved).not.toBe(epoch);
+      expect(await verify(token, client)).toEqual({ sub: 'gus' }); // probed, found nothing
+      expect((await entryOf(client, token)).endsWith(`|${moved}`)).toBe(true);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('an entry whose epoch a session rewrites to the current one is a miss: the token is probed and rejected', async () => {
+    await clearRevocations();
+    const token = await idp.sign(kid, { sub: 'hal', iat: now() - 5 });
+    const client = await db.pool.connect();
+    try {
+      expect(await verify(token, client)).toEqual({ sub: 'hal' });
+      const entry = await entryOf(client, token);
+      await db.pool.query(`SELECT auth.revoke_subject('idp', 'hal')`);
+      const forged = entry.replace(/\|\d+$/, `|${await providerEpoch()}`);
+      expect(forged).not.toBe(entry);
+      const digest = createHash('sha256').update(token).digest();
+      await client.query('SELECT set_config($1, $2, false)', [`authdb.vcache_${digest[0]! % 16}`, forged]);
+      expect(await verify(token, client)).toMatchObject({ code: 'revoked' });
+    } finally {
+      client.release();
+    }
+  });
+});
+
 describe('session identities', () => {
   it.each([
     ['subject', `SELECT auth.revoke_subject('idp', 'frank')`, { sub: 'frank' }],

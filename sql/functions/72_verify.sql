@@ -86,6 +86,7 @@ DECLARE
   v_verified  boolean := false;
   v_tried     int := 0;
   v_hit       record;
+  v_cached    record;  -- key_id, revocation_epoch (auth._vcache_lookup)
   v_audited   boolean;  -- audit trail (73_audit.sql)
 BEGIN
   v_audited := auth._audit_begin(p_jwt);  -- audit trail (73_audit.sql)
@@ -94,7 +95,8 @@ BEGIN
   END IF;
   IF octet_length(p_jwt) <= 16384 THEN
     v_digest := sha256(convert_to(p_jwt, 'UTF8'));
-    key_id := auth._vcache_get(v_digest);
+    v_cached := auth._vcache_lookup(v_digest);
+    key_id := v_cached.key_id;
     IF key_id IS NOT NULL THEN
       -- A hit: these very bytes verified with this key before. The key's status, the provider's
       -- allow-list and the claims are checked again now; the claims are decoded again from the
@@ -113,7 +115,16 @@ BEGIN
         END IF;
         claims := convert_from(auth._b64url_try_decode(split_part(p_jwt, '.', 2)), 'UTF8')::jsonb;
         valid_until := auth._validate_claims(v_hit.provider, claims);
-        valid_until := auth._check_revocation(v_hit.provider, claims, valid_until);  -- docs/security.md §13
+        IF v_cached.revocation_epoch = (v_hit.provider).revocation_epoch THEN
+          -- No revocation was written since this token was last checked (the epoch was read before
+          -- that check's probe, so it can only be older than what the probe saw): no probe.
+          IF (v_hit.provider).max_token_age_seconds IS NOT NULL THEN
+            valid_until := auth._check_token_age(v_hit.provider, claims, valid_until);  -- docs/security.md §13
+          END IF;
+        ELSE
+          valid_until := auth._check_revocation(v_hit.provider, claims, valid_until);  -- docs/security.md §13
+          PERFORM auth._vcache_put(v_digest, key_id, (v_hit.provider).revocation_epoch);
+        END IF;
         subject_prefix := (v_hit.provider).subject_prefix;
         IF v_audited THEN PERFORM auth._audit_accepted(); END IF;  -- audit trail (73_audit.sql)
         RETURN;
@@ -179,7 +190,7 @@ BEGIN
   key_id := v_key.id;
   subject_prefix := v_provider.subject_prefix;
   IF v_digest IS NOT NULL THEN
-    PERFORM auth._vcache_put(v_digest, key_id);
+    PERFORM auth._vcache_put(v_digest, key_id, v_provider.revocation_epoch);  -- read before the probe
   END IF;
   IF v_audited THEN PERFORM auth._audit_accepted(); END IF;  -- audit trail (73_audit.sql)
 END

@@ -36,12 +36,11 @@ BEGIN
 END
 $$;
 
--- The revocation check of a token that verified (cold or from the verified-token cache), after its
--- claims were validated: raises `expired` when it is older than the provider's maximum token age,
--- `missing_claim` when that age is set and the token has no `iat`, `revoked` when an entry matches.
--- Returns the moment the identity ends, `p_valid_until` (exp + leeway, NULL without exp), brought
--- forward to iat + maximum age + leeway where the provider has a maximum age.
-CREATE OR REPLACE FUNCTION auth._check_revocation(p_provider auth.providers, p_claims jsonb, p_valid_until numeric)
+-- The provider's maximum token age, for a token that verified (cold or from the verified-token
+-- cache), after its claims were validated: raises `missing_claim` when the age is set and the token
+-- has no `iat`, `expired` when the token is older. Returns the moment the identity ends,
+-- `p_valid_until` (exp + leeway, NULL without exp), brought forward to iat + maximum age + leeway.
+CREATE OR REPLACE FUNCTION auth._check_token_age(p_provider auth.providers, p_claims jsonb, p_valid_until numeric)
 RETURNS numeric
 LANGUAGE plpgsql STABLE
 AS $$
@@ -49,17 +48,33 @@ DECLARE
   v_age_limit numeric;
   v_iat       numeric;
 BEGIN
+  IF p_provider.max_token_age_seconds IS NULL THEN
+    RETURN p_valid_until;
+  END IF;
+  v_iat := auth._numeric_date(p_claims, 'iat');
+  IF v_iat IS NULL THEN
+    PERFORM auth._reject('missing_claim', format('"iat" is required by provider %s, which has a maximum token age', p_provider.name));
+  END IF;
+  v_age_limit := v_iat + p_provider.max_token_age_seconds + p_provider.leeway_seconds;
+  IF extract(epoch FROM clock_timestamp()) > v_age_limit THEN
+    PERFORM auth._reject('expired', format('"iat" is %s seconds ago, more than the maximum token age of provider %s (%s seconds)',
+      trunc(extract(epoch FROM clock_timestamp()) - v_iat), p_provider.name, p_provider.max_token_age_seconds));
+  END IF;
+  RETURN least(p_valid_until, v_age_limit);  -- least() ignores a NULL (no exp)
+END
+$$;
+
+-- The revocation check of a token that verified: its maximum age (auth._check_token_age), then the
+-- probe of auth.revocations, which raises `revoked` when an entry matches. Returns what
+-- _check_token_age returns. The cold path runs it for every token; the warm path only when the
+-- provider's revocation_epoch moved since the token's cache entry was sealed (72_verify.sql).
+CREATE OR REPLACE FUNCTION auth._check_revocation(p_provider auth.providers, p_claims jsonb, p_valid_until numeric)
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
   IF p_provider.max_token_age_seconds IS NOT NULL THEN
-    v_iat := auth._numeric_date(p_claims, 'iat');
-    IF v_iat IS NULL THEN
-      PERFORM auth._reject('missing_claim', format('"iat" is required by provider %s, which has a maximum token age', p_provider.name));
-    END IF;
-    v_age_limit := v_iat + p_provider.max_token_age_seconds + p_provider.leeway_seconds;
-    IF extract(epoch FROM clock_timestamp()) > v_age_limit THEN
-      PERFORM auth._reject('expired', format('"iat" is %s seconds ago, more than the maximum token age of provider %s (%s seconds)',
-        trunc(extract(epoch FROM clock_timestamp()) - v_iat), p_provider.name, p_provider.max_token_age_seconds));
-    END IF;
-    p_valid_until := least(p_valid_until, v_age_limit);  -- least() ignores a NULL (no exp)
+    p_valid_until := auth._check_token_age(p_provider, p_claims, p_valid_until);
   END IF;
   CASE auth._revocation(p_provider.id, p_claims)
     WHEN 'subject' THEN
@@ -75,6 +90,28 @@ BEGIN
   RETURN p_valid_until;
 END
 $$;
+
+-- Every write to auth.revocations (an insert, a moved moment, a prune, a hand-written DELETE or
+-- TRUNCATE) raises the revocation epoch of every provider, in the writing transaction: a cached
+-- token sealed with an older epoch is probed again before it is trusted (72_verify.sql). All
+-- providers, not only the ones written: revocations are rare, providers few, and a statement
+-- trigger sees every kind of write, including those that bypass auth.revoke_*.
+CREATE OR REPLACE FUNCTION auth._revocations_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  UPDATE auth.providers SET revocation_epoch = revocation_epoch + 1;
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER revocations_epoch
+  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON auth.revocations
+  FOR EACH STATEMENT EXECUTE FUNCTION auth._revocations_changed();
+-- ALWAYS: it fires under session_replication_role = replica too, so revocations that arrive by
+-- logical replication (whose apply worker runs so) reach the cached tokens of the subscriber.
+ALTER TABLE auth.revocations ENABLE ALWAYS TRIGGER revocations_epoch;
 
 -- Whether a session identity (auth.init(jwt, 'session')) must end now: a revocation matches its
 -- claims, or its provider's maximum token age was set or lowered since and its token is now too

@@ -118,9 +118,10 @@ AS $$
       || '|' || coalesce(auth._backend_start()::text, '')
 $$;
 
--- The id of the key that verified this token in this backend, or NULL (a miss).
-CREATE OR REPLACE FUNCTION auth._vcache_get(p_digest bytea)
-RETURNS bigint
+-- The id of the key that verified this token in this backend and the provider's revocation epoch
+-- when its revocations were last checked (docs/revocation.md), or NULLs (a miss). An entry is
+-- `digest|seal|key id|epoch`; the seal covers all three and the backend (auth._vcache_binding).
+CREATE OR REPLACE FUNCTION auth._vcache_lookup(p_digest bytea, OUT key_id bigint, OUT revocation_epoch bigint)
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
@@ -128,29 +129,33 @@ DECLARE
   v_entry text := current_setting(auth._vcache_slot(p_digest), true);
   v_seal  text;
   v_key   text;
+  v_epoch text;
 BEGIN
   IF v_entry IS NULL OR left(v_entry, 65) <> v_hex || '|' THEN
-    RETURN NULL;
+    RETURN;
   END IF;
   v_seal := split_part(v_entry, '|', 2);
   v_key := split_part(v_entry, '|', 3);
-  IF NOT auth._seal_matches(v_seal, 'vcache', v_hex || '|' || v_key || '|' || auth._vcache_binding()) THEN
-    RETURN NULL;  -- not sealed by us, here, under the current secret: a miss, verified from scratch
+  v_epoch := split_part(v_entry, '|', 4);
+  IF NOT auth._seal_matches(v_seal, 'vcache', v_hex || '|' || v_key || '|' || v_epoch || '|' || auth._vcache_binding()) THEN
+    RETURN;  -- not sealed by us, here, under the current secret: a miss, verified from scratch
   END IF;
-  RETURN v_key::bigint;
+  key_id := v_key::bigint;
+  revocation_epoch := v_epoch::bigint;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION auth._vcache_put(p_digest bytea, p_key_id bigint)
+CREATE OR REPLACE FUNCTION auth._vcache_put(p_digest bytea, p_key_id bigint, p_revocation_epoch bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-  v_hex text := encode(p_digest, 'hex');
+  v_hex   text := encode(p_digest, 'hex');
+  v_entry text := v_hex || '|' || p_key_id::text || '|' || p_revocation_epoch::text;
 BEGIN
   PERFORM set_config(auth._vcache_slot(p_digest),
-                     v_hex || '|' || auth._seal('vcache', v_hex || '|' || p_key_id::text || '|' || auth._vcache_binding())
-                           || '|' || p_key_id::text,
+                     v_hex || '|' || auth._seal('vcache', v_entry || '|' || auth._vcache_binding())
+                           || '|' || p_key_id::text || '|' || p_revocation_epoch::text,
                      false);
 END
 $$;
