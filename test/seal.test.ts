@@ -60,7 +60,7 @@ async function forgeCacheEntry(client: pg.ClientBase, secret: Secret, token: str
   const hex = digest.toString('hex');
   // the provider's current revocation epoch, as the owner's dump (or a look at the table) tells
   const epoch = (await db.pool.query('SELECT p.revocation_epoch::text AS e FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id WHERE k.id = $1', [keyId])).rows[0].e as string;
-  const entry = `${hex}|${seal(secret, 'vcache', `${hex}|${keyId}|${epoch}|${b.pid}|${b.postmaster}|${b.backendStart}`)}|${keyId}|${epoch}`;
+  const entry = `${hex}|${seal(secret, 'vcache', `${hex}|${keyId}|${epoch}|${b.pid}|${b.postmaster}`)}|${keyId}|${epoch}`;
   await client.query('SELECT set_config($1, $2, false)', [`authdb.vcache_${digest[0]! % 16}`, entry]);
 }
 

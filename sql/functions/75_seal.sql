@@ -92,15 +92,19 @@ $$;
 
 -- The verified-token cache: a token already verified in this backend costs a hash and a seal check,
 -- not a signature check (design, performance model). Sixteen direct-mapped slots in session
--- settings `authdb.vcache_<n>`, each `<sha256 of token, hex>|<seal>|<key id>`.
+-- settings `authdb.vcache_<n>`, each `<sha256 of token, hex>|<seal>|<key id>|<revocation epoch>`.
 --
 -- An entry holds nothing personal (docs/security.md §10): later SQL on the connection can read
 -- the settings, so the claims are not kept; a hit decodes them again from the presented token,
--- whose bytes are those that verified. The seal covers the digest, the key and this backend (pid,
--- server start, and backend start where the owner may see it), under the current secret: an entry
--- cannot be forged without the secret, nor carried to another backend, and a rotation empties
--- the cache. On a hit the key's status, the provider's allow-list and the claims are checked again,
--- so revocation and expiry are immediate.
+-- whose bytes are those that verified. The seal covers the digest, the key, the provider's
+-- revocation epoch and this server (pid and server start), under the current secret: an entry
+-- cannot be forged without the secret, and a rotation empties the cache. Unlike a session identity
+-- (80_identity.sql), an entry is not bound to the backend's start: what it states, "these bytes
+-- verified with key K", holds in any backend, so carrying it to a later backend that got the same
+-- pid gains nothing — and reading the backend's start costs a pg_stat_get_activity snapshot per
+-- transaction (docs/performance.md). On a hit the key's status, the provider's allow-list, the
+-- claims and the maximum token age are checked again, and revocations whenever one was written
+-- since the entry was sealed, so revocation and expiry are immediate.
 
 CREATE OR REPLACE FUNCTION auth._vcache_slot(p_digest bytea)
 RETURNS text
@@ -115,7 +119,6 @@ RETURNS text
 LANGUAGE sql STABLE
 AS $$
   SELECT pg_backend_pid()::text || '|' || extract(epoch FROM pg_postmaster_start_time())::text
-      || '|' || coalesce(auth._backend_start()::text, '')
 $$;
 
 -- The id of the key that verified this token in this backend and the provider's revocation epoch
