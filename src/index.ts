@@ -7,7 +7,9 @@ export { addKeys, addKeysFromFile, addHmacSecret, listKeys, revokeKey, revokeKey
 export { REJECTION_CODES, rejectionOf, type Rejection, type RejectionCode } from './errors.js';
 export { AuthdbError, databaseCause, type AuthdbErrorOptions, type DatabaseCause } from './errors.js';
 export { KeyInputError } from './keys.js';
-export { InvalidSettingError, RegistryError } from './providers.js';
+export { InvalidSettingError, RegistryError } from './providers/registry.js';
+export { addProvider, type AddProviderOptions, type AddProviderResult } from './providers/add.js';
+export { syncProviders, watchProviders, type SyncOptions, type SyncResult, type WatchOptions } from './sync.js';
 export { SealRotationError } from './seal.js';
 export { FetchError } from './jwks/fetch.js';
 export { KeySetError } from './jwks/parse.js';

@@ -5,7 +5,7 @@ import { ALGORITHMS } from './algorithms.js';
 import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import { printable } from './printable.js';
-import { createProvider, InvalidSettingError, RegistryError, type ProviderSettings } from './providers.js';
+import { createProvider, InvalidSettingError, RegistryError, type ProviderSettings } from './providers/registry.js';
 import { AuthdbError } from './errors.js';
 import { inTransaction } from './transaction.js';
 

@@ -5,7 +5,7 @@
 // and lists what is revoked.
 import type pg from 'pg';
 import { printable } from './printable.js';
-import { InvalidSettingError, RegistryError } from './providers.js';
+import { InvalidSettingError, RegistryError } from './providers/registry.js';
 import { inTransaction } from './transaction.js';
 
 export type RevocationKind = 'subject' | 'token' | 'session';

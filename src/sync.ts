@@ -4,12 +4,12 @@
 import type pg from 'pg';
 import { applyKeySet, type ApplyCounts } from './jwks/apply.js';
 import { FetchError, type FetchOptions } from './jwks/fetch.js';
-import { failureBackoffSeconds, fetchKeySet, refreshAfterSeconds } from './jwks/keyset.js';
+import { fetchKeySet, refreshAfterSeconds, type FetchedKeySet } from './jwks/keyset.js';
 import { printable, type SkippedKey } from './jwks/parse.js';
 
 export { printable };
-import { getProvider, secondsUntilNextRefresh, syncableProviders, type ProviderConfig } from './providers.js';
 import { pruneRevocationsIfInstalled } from './revocations.js';
+import { getProvider, recordFailure, recordSync, secondsUntilNextRefresh, syncableProviders, type ProviderConfig } from './sync/state.js';
 import { inTransaction } from './transaction.js';
 
 export interface SyncResult extends ApplyCounts {
@@ -42,21 +42,38 @@ function describe(error: unknown): string {
   return message.length > 1000 ? `${message.slice(0, 1000)}… (${message.length - 1000} more characters)` : message;
 }
 
-async function recordFailure(client: pg.ClientBase, provider: ProviderConfig, message: string, retryAfterSeconds: number | null): Promise<Date | null> {
-  // The keys themselves are untouched; the next attempt backs off (see keyset.ts).
-  const { rows: counted } = await client.query<{ sync_failures: number; refresh_min_seconds: number }>(
-    `UPDATE auth.providers
-        SET last_error = $2, last_error_at = pg_catalog.now(), sync_failures = sync_failures + 1
-      WHERE id = $1 RETURNING sync_failures, refresh_min_seconds`,
-    [provider.id, message.slice(0, 2000)],
-  );
-  if (!counted[0]) return null;
-  const { rows } = await client.query<{ next_refresh_at: Date }>(
-    `UPDATE auth.providers SET next_refresh_at = pg_catalog.now() + pg_catalog.make_interval(secs => $2)
-      WHERE id = $1 RETURNING next_refresh_at`,
-    [provider.id, failureBackoffSeconds(counted[0].sync_failures, counted[0].refresh_min_seconds, retryAfterSeconds)],
-  );
-  return rows[0]?.next_refresh_at ?? null;
+/** What one sync step did to a provider's keys, and when the provider is due next. */
+export interface SyncStep {
+  counts: ApplyCounts;
+  skipped: SkippedKey[];
+  nextRefreshAt: Date | null;
+}
+
+/**
+ * The sync step, inside the caller's transaction (every sync, and `provider add`'s first one):
+ * applies a fetched key set to the provider's keys, or on a 304 counts the keys that stay, then
+ * records the sync.
+ */
+export async function applyFetchedKeySet(
+  client: pg.ClientBase, provider: Pick<ProviderConfig, 'id' | 'name'>, keySet: FetchedKeySet, refreshAfterSeconds: number,
+): Promise<SyncStep> {
+  let counts: ApplyCounts = zero;
+  let skipped: SkippedKey[] = [];
+  if (keySet.notModified) {
+    // Serialize with a concurrent sync all the same, and count what stays as it is.
+    await client.query('SELECT 1 FROM auth.providers WHERE id = $1 FOR UPDATE', [provider.id]);
+    const { rows } = await client.query<{ count: number }>(
+      "SELECT pg_catalog.count(*)::int AS count FROM auth.keys WHERE provider_id = $1 AND source = 'jwks' AND status = 'active'",
+      [provider.id],
+    );
+    counts = { ...zero, unchanged: rows[0]!.count };
+  } else {
+    const applied = await applyKeySet(client, provider.name, keySet.keys);
+    skipped = [...keySet.skipped, ...applied.skipped];
+    counts = { added: applied.added, retired: applied.retired, restored: applied.restored, replaced: applied.replaced, unchanged: applied.unchanged };
+  }
+  const nextRefreshAt = await recordSync(client, provider.id, keySet, refreshAfterSeconds);
+  return { counts, skipped, nextRefreshAt };
 }
 
 /** Syncs one provider; never throws for a sync failure (the result says `ok: false`). */
@@ -76,31 +93,7 @@ export async function syncProvider(client: pg.ClientBase, provider: ProviderConf
       lastModified: options.force ? null : provider.lastModified,
     });
     const refreshAfter = refreshAfterSeconds(keySet.maxAgeSeconds, provider.refreshMinSeconds, provider.refreshMaxSeconds);
-    const { counts, skipped, nextRefreshAt } = await inTransaction(client, async () => {
-      let counts: ApplyCounts = zero;
-      let skipped: SkippedKey[] = [];
-      if (keySet.notModified) {
-        // Serialize with a concurrent sync all the same, and count what stays as it is.
-        await client.query('SELECT 1 FROM auth.providers WHERE id = $1 FOR UPDATE', [provider.id]);
-        const { rows } = await client.query<{ count: number }>(
-          "SELECT pg_catalog.count(*)::int AS count FROM auth.keys WHERE provider_id = $1 AND source = 'jwks' AND status = 'active'",
-          [provider.id],
-        );
-        counts = { ...zero, unchanged: rows[0]!.count };
-      } else {
-        const applied = await applyKeySet(client, provider.name, keySet.keys);
-        skipped = [...keySet.skipped, ...applied.skipped];
-        counts = { added: applied.added, retired: applied.retired, restored: applied.restored, replaced: applied.replaced, unchanged: applied.unchanged };
-      }
-      const { rows } = await client.query<{ next_refresh_at: Date }>(
-        `UPDATE auth.providers
-            SET etag = $2, last_modified = $3, last_synced_at = pg_catalog.now(), sync_failures = 0,
-                next_refresh_at = pg_catalog.now() + pg_catalog.make_interval(secs => $4)
-          WHERE id = $1 RETURNING next_refresh_at`,
-        [provider.id, keySet.etag, keySet.lastModified, refreshAfter],
-      );
-      return { counts, skipped, nextRefreshAt: rows[0]?.next_refresh_at ?? null };
-    });
+    const { counts, skipped, nextRefreshAt } = await inTransaction(client, () => applyFetchedKeySet(client, provider, keySet, refreshAfter));
     return { ...base, ...counts, skipped, ok: true, outcome: keySet.notModified ? 'not_modified' : 'updated', error: null, durationMs: elapsed(), nextRefreshAt };
   } catch (error) {
     const message = describe(error);

@@ -12,7 +12,7 @@ import { ALGORITHMS, PRIVATE_MEMBERS, SUPPORTED_ALGORITHMS } from '../src/algori
 import { REJECTION_CODES } from '../src/errors.js';
 import { MAX_ENTRIES, MIN_RSA_BITS } from '../src/jwks/parse.js';
 import { HMAC_SECRET_BYTES } from '../src/keys.js';
-import { LIMITS } from '../src/providers.js';
+import { LIMITS } from '../src/providers/registry.js';
 import { REPO_ROOT } from './support/cli.js';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 

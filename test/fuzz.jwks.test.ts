@@ -8,7 +8,8 @@
 import { randomInt } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addProvider, getProvider } from '../src/providers.js';
+import { addProvider } from '../src/providers/add.js';
+import { getProvider } from '../src/sync/state.js';
 import { syncProvider } from '../src/sync.js';
 import { authdb, expectOneLineError } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';

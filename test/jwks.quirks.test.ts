@@ -6,7 +6,7 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseKeySet } from '../src/jwks/parse.js';
-import { getProvider } from '../src/providers.js';
+import { getProvider } from '../src/sync/state.js';
 import { syncProvider } from '../src/sync.js';
 import { authdb, jsonOutput } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';

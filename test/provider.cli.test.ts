@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProvider } from '../src/providers.js';
+import { createProvider } from '../src/providers/registry.js';
 import { authdb, expectOneLineError, jsonOutput, REPO_ROOT, type CliResult } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { jwks, servedKey, startJwksServer, type JwksServer } from './support/jwks-server.js';

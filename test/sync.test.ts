@@ -1,8 +1,8 @@
 // JWKS sync end to end: a real HTTP server on 127.0.0.1, real Postgres, tokens checked by auth.verify.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { addProvider } from '../src/providers.js';
-import { getProvider } from '../src/providers.js';
+import { addProvider } from '../src/providers/add.js';
+import { getProvider } from '../src/sync/state.js';
 import { syncProvider, syncProviders, type SyncResult } from '../src/sync.js';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 import { jwks, servedKey, startJwksServer, type JwksServer } from './support/jwks-server.js';

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { withInstallation } from '../../src/installation.js';
 import { addKeys, hmacJwk, listKeys, readHmacSecret, readJwksFile, revokeKeys, type AddKeysResult, type KeySummary } from '../../src/keys.js';
 import { printable } from '../../src/printable.js';
-import { checkProviderName, checkProviderSettings, InvalidSettingError, SUPPORTED_ALGORITHMS } from '../../src/providers.js';
+import { SUPPORTED_ALGORITHMS } from '../../src/algorithms.js';
+import { checkProviderName, checkProviderSettings, InvalidSettingError } from '../../src/providers/registry.js';
 import { globalOptions, printJson, printLine, progress } from '../output.js';
 import { action } from './provider.js';
 

@@ -1,10 +1,11 @@
 import { type Command, CommanderError, InvalidArgumentError } from 'commander';
 import { withInstallation } from '../../src/installation.js';
 import { printable } from '../../src/printable.js';
+import { SUPPORTED_ALGORITHMS } from '../../src/algorithms.js';
+import { addProvider } from '../../src/providers/add.js';
 import {
-  addProvider, checkProviderName, InvalidSettingError, listProviders, RegistryError, removeProvider, SUPPORTED_ALGORITHMS, updateProvider,
-  type ProviderSettings,
-} from '../../src/providers.js';
+  checkProviderName, InvalidSettingError, listProviders, RegistryError, removeProvider, updateProvider, type ProviderSettings,
+} from '../../src/providers/registry.js';
 import { KeyInputError } from '../../src/keys.js';
 import { action as reportingAction, CommandFailure, globalOptions, printJson, printLine, progress } from '../output.js';
 

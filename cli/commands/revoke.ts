@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { withInstallation } from '../../src/installation.js';
 import { printable } from '../../src/printable.js';
-import { checkProviderName, InvalidSettingError } from '../../src/providers.js';
+import { checkProviderName, InvalidSettingError } from '../../src/providers/registry.js';
 import {
   listRevocations, parseRevocationTime, pruneRevocations, revoke, type Revocation, type RevocationKind,
 } from '../../src/revocations.js';
