@@ -7,10 +7,17 @@ export { addKeys, addKeysFromFile, addHmacSecret, listKeys, revokeKey, revokeKey
 export { REJECTION_CODES, rejectionOf, type Rejection, type RejectionCode } from './errors.js';
 export { AuthdbError, databaseCause, type AuthdbErrorOptions, type DatabaseCause } from './errors.js';
 export { KeyInputError } from './keys.js';
-export { InvalidSettingError, RegistryError } from './providers/registry.js';
+export {
+  InvalidSettingError, RegistryError, listProviders, removeProvider, updateProvider,
+  type ProviderSettings, type ProviderSummary, type ProviderUpdate,
+} from './providers/registry.js';
 export { addProvider, type AddProviderOptions, type AddProviderResult } from './providers/add.js';
 export { syncProviders, watchProviders, type SyncOptions, type SyncResult, type WatchOptions } from './sync.js';
-export { SealRotationError } from './seal.js';
+export { SealRotationError, rotateSealSecret } from './seal.js';
+export { writeBundle, bundleFiles, BUNDLE_FORMATS, type BundleFormat, type BundleResult } from './bundle.js';
+export { withSchema, qualify, SchemaNameError, DEFAULT_SCHEMA } from './schema.js';
+export { withInstallation, listInstallations, resolveSchema, InstallationError, type Installation } from './installation.js';
+export { inTransaction, type TransactionOptions } from './transaction.js';
 export { FetchError } from './jwks/fetch.js';
 export { KeySetError } from './jwks/parse.js';
 export { KeyLimitError, NoUsableKeyError } from './jwks/apply.js';
