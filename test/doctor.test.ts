@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runDoctor, withAuth, type DoctorFinding, type DoctorReport } from '../src/index.js';
 import { authdb, expectOneLineError, jsonOutput } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { TEST_SCHEMA } from './support/schema.js';
 import { TestIssuer } from './support/tokens.js';
 
 const P = `doc_${randomBytes(3).toString('hex')}`; // roles are cluster-wide: this file's own names
@@ -264,5 +265,111 @@ describe('authdb doctor', () => {
       client.release();
     }
     expectOneLineError(await authdb(['doctor', '--database-url', empty.url]), 1, /doctor found 1 problem/);
+  });
+});
+
+// Policy expressions as pg_get_expr prints them, read by Postgres's own parser: the text scanner it
+// replaced was fooled by string literals (a call inside one, a `( SELECT` inside one) and by
+// parentheses inside literals, and it did not see that a call under a FROM clause runs per row of it.
+describe('authdb doctor: calls per row, as Postgres parses the policy', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await db.pool.query(`
+      CREATE TABLE t (id int, user_id text, note text);
+      CREATE TABLE members (org int, user_id text);
+      ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+      GRANT SELECT, UPDATE ON t TO authenticated;
+      GRANT SELECT ON members TO authenticated;
+      CREATE SCHEMA myauth;
+      CREATE FUNCTION myauth.user_id() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'x' $$;
+      CREATE FUNCTION public.sub_v2() RETURNS text LANGUAGE sql STABLE
+        AS $$ -- was: current_setting('request.jwt.claims', true)::jsonb ->> 'sub'
+              /* user_metadata is not read here */ SELECT (SELECT auth.user_id()) $$;
+      CREATE POLICY literal ON t FOR SELECT TO authenticated USING (note = 'auth.user_id()' AND user_id = (select auth.user_id()));
+      CREATE POLICY comment_like ON t FOR SELECT TO authenticated USING (note = '/* ( SELECT */' || auth.user_id());
+      CREATE POLICY parens ON t FOR SELECT TO authenticated USING ((select auth.user_id() || '))' = user_id));
+      CREATE POLICY nested ON t FOR SELECT TO authenticated USING (user_id = (select lower(((auth.user_id())))));
+      CREATE POLICY exists_per_member ON t FOR SELECT TO authenticated USING (EXISTS (SELECT 1 FROM members m WHERE m.user_id = auth.user_id() AND m.org = t.id));
+      CREATE POLICY exists_wrapped ON t FOR SELECT TO authenticated USING (EXISTS (SELECT 1 FROM members m WHERE m.user_id = (select auth.user_id()) AND m.org = t.id));
+      CREATE POLICY exists_correlated ON t FOR SELECT TO authenticated USING (EXISTS (SELECT 1 FROM members m WHERE (select m.user_id = auth.user_id())));
+      CREATE POLICY quoted ON t FOR UPDATE TO authenticated USING (true) WITH CHECK (user_id = "auth"."user_id"());
+      CREATE POLICY lookalike ON t FOR SELECT TO authenticated USING (user_id = myauth.user_id());
+      CREATE POLICY jwt_literal ON t FOR SELECT TO authenticated USING (note <> 'request.jwt.claims' AND user_id = (select auth.user_id()));
+      CREATE POLICY via_commented ON t FOR SELECT TO authenticated USING (user_id = (select public.sub_v2()));`);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('finds the calls that run per row and only those', async () => {
+    const { report } = await doctor(db);
+    const perRow = (policy: string) => find(report, 'auth_call_per_row', `public.t: ${policy}`);
+    for (const policy of ['comment_like', 'parens', 'exists_per_member', 'exists_correlated', 'quoted']) {
+      expect(perRow(policy), policy).toMatchObject({ severity: 'warning', message: expect.stringContaining(`calls ${TEST_SCHEMA}.user_id() once per row`) });
+    }
+    for (const policy of ['literal', 'nested', 'exists_wrapped', 'lookalike', 'jwt_literal', 'via_commented']) expect(perRow(policy), policy).toBeUndefined();
+    // a literal naming the claims setting is not a read of it; a comment in a function is not its body
+    expect(report.findings.filter((f) => f.code === 'policy_trusts_setting' || f.code === 'policy_user_metadata')).toEqual([]);
+    expect(report.skipped).toEqual([]);
+  });
+
+  it('agrees with the planner: a call it passes runs in an InitPlan, one it flags in the per-row filter', async () => {
+    /** The plan of a SELECT on t under the request role with only `policy`, and its filter without literals. */
+    const planWith = async (policy: string): Promise<{ plan: string; filter: string }> => {
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const others = await client.query<{ name: string }>("SELECT pg_catalog.quote_ident(policyname) AS name FROM pg_catalog.pg_policies WHERE tablename = 't' AND policyname <> $1", [policy]);
+        for (const { name } of others.rows) await client.query(`DROP POLICY ${name} ON t`);
+        await client.query('SET LOCAL ROLE authenticated');
+        const plan = (await client.query<{ 'QUERY PLAN': string }>('EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM t')).rows.map((r) => r['QUERY PLAN']);
+        return { plan: plan.join('\n'), filter: plan.find((line) => line.includes('Filter:'))!.replace(/'[^']*'/g, "''") };
+      } finally {
+        await client.query('ROLLBACK');
+        client.release();
+      }
+    };
+    const passed = await planWith('literal');
+    expect(passed.plan).toMatch(/InitPlan \d+/);
+    expect(passed.filter).not.toContain('user_id()');
+    const flagged = await planWith('comment_like');
+    expect(flagged.plan).not.toMatch(/InitPlan \d+/);
+    expect(flagged.filter).toContain(`${TEST_SCHEMA}.user_id()`);
+  });
+});
+
+describe('authdb doctor: authdb in another schema', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase({ empty: true });
+    const migrate = await authdb(['migrate', '--schema', 'authdb', '--database-url', db.url, '--json']);
+    expect(migrate.code, migrate.stderr).toBe(0);
+    // an `auth` schema of someone else's (Supabase's, pg_session_jwt's) with a user_id() of its own;
+    // sent as written (the suite's pools would address AUTHDB_TEST_SCHEMA)
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(`
+      CREATE SCHEMA auth;
+      CREATE FUNCTION auth.user_id() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'x' $$;
+      CREATE TABLE t (id int, user_id text);
+      ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+      GRANT SELECT ON t TO authenticated;
+      CREATE POLICY per_row ON t FOR SELECT TO authenticated USING (user_id = authdb.user_id());
+      CREATE POLICY wrapped ON t FOR SELECT TO authenticated USING (user_id = (select authdb.user_id()));
+      CREATE POLICY not_authdb ON t FOR SELECT TO authenticated USING (user_id = auth.user_id());`);
+    await client.end();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('counts the calls of that schema\'s functions, not of another schema named auth', async () => {
+    const { report } = await doctor(db, '--schema', 'authdb');
+    expect(find(report, 'auth_call_per_row', 'public.t: per_row')).toMatchObject({
+      message: expect.stringContaining('calls authdb.user_id() once per row'), fix: expect.stringContaining('column = (select authdb.user_id())'),
+    });
+    expect(find(report, 'auth_call_per_row', 'public.t: wrapped')).toBeUndefined();
+    expect(find(report, 'auth_call_per_row', 'public.t: not_authdb')).toBeUndefined();
   });
 });

@@ -103,8 +103,8 @@ describe('Drizzle Neon RLS helpers on authdb', () => {
   it('is the per-row form doctor warns about: the sub-select is correlated', async () => {
     const { rows } = await db.pool.query("SELECT qual FROM pg_policies WHERE policyname = 'crud-authenticated-policy-select'");
     expect(rows[0].qual).toBe('( SELECT (auth.user_id() = todos.user_id))');
-    expect(perRowAuthCalls(rows[0].qual, 'todos')).toEqual(['auth.user_id()']);
-    expect(perRowAuthCalls('(user_id = ( SELECT auth.user_id() AS user_id))', 'todos')).toEqual([]);
+    expect(await perRowAuthCalls(rows[0].qual)).toEqual(['auth.user_id()']);
+    expect(await perRowAuthCalls('(user_id = ( SELECT auth.user_id() AS user_id))')).toEqual([]);
   });
 });
 

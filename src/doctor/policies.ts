@@ -3,58 +3,42 @@
 // it to (PostgREST's `request.jwt.claims` included); Supabase's `user_metadata` claim is written by
 // the user themself. Only auth.session() and the functions built on it carry a verified, sealed
 // identity (docs/security.md §2).
+import { callsPerRow, parseExpression, readsSetting, strings, withoutComments } from './expression.js';
 import { report, type DoctorContext } from './finding.js';
 
-/** Positions of the auth.*() calls in a policy expression that Postgres evaluates once per row. */
-export function perRowAuthCalls(expression: string, tableName: string, schema = 'auth'): string[] {
-  const calls: string[] = [];
-  const callPattern = new RegExp(`(?<![\\w."])${schema}\\.([a-z_]+)\\(`, 'g');
-  for (let match = callPattern.exec(expression); match; match = callPattern.exec(expression)) {
-    if (!insideUncorrelatedSubselect(expression, match.index, tableName)) calls.push(`${schema}.${match[1]}()`);
-  }
-  return [...new Set(calls)];
-}
-
-/**
- * True when the innermost `( SELECT …)` around `position` has no FROM clause and does not refer to
- * the policy's table (pg_get_expr qualifies such outer references as `table.column`): Postgres then
- * runs it once per statement as an InitPlan. A correlated sub-select, like Drizzle's
- * `(select auth.user_id() = user_id)`, is a SubPlan run once per row.
- */
-function insideUncorrelatedSubselect(expression: string, position: number, tableName: string): boolean {
-  let depth = 0;
-  for (let i = position - 1; i >= 0; i--) {
-    const ch = expression[i];
-    if (ch === ')') depth++;
-    else if (ch === '(') {
-      if (depth > 0) {
-        depth--;
-        continue;
-      }
-      if (!/^\(\s*SELECT\b/i.test(expression.slice(i, i + 12))) continue; // a plain parenthesis
-      const end = matchingParen(expression, i);
-      const body = expression.slice(i, end + 1);
-      const escaped = tableName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      const correlated = new RegExp(`(^|[^\\w"])("${escaped.replace(/"/g, '""')}"|${escaped})\\.`).test(body);
-      return !/\bFROM\b/i.test(body) && !correlated;
-    }
-  }
-  return false;
-}
-
-function matchingParen(text: string, open: number): number {
-  let depth = 0;
-  for (let i = open; i < text.length; i++) {
-    if (text[i] === '(') depth++;
-    else if (text[i] === ')' && --depth === 0) return i;
-  }
-  return text.length - 1;
+/** The calls of `schema`'s functions in a policy expression that Postgres evaluates once per row. */
+export async function perRowAuthCalls(expression: string, schema = 'auth'): Promise<string[]> {
+  return callsPerRow(await parseExpression(expression), schema);
 }
 
 /** Forgeable inputs in a policy expression or in the body of a function it calls. */
 const REQUEST_JWT = /request\.jwt\./i;
 const ANY_SETTING = /\bcurrent_setting\s*\(/i;
 const USER_METADATA = /user_metadata|raw_user_meta_data/i;
+
+interface Reading {
+  perRow: string[];
+  setting: boolean;
+  jwt: boolean;
+  metadata: boolean;
+}
+
+/**
+ * What one policy expression calls and reads. An expression the parser cannot read (a newer
+ * server's syntax) is searched as text for what it may trust, so that check fails closed.
+ */
+async function read(expression: string | null, schema: string, skipped: () => void): Promise<Reading> {
+  if (expression === null) return { perRow: [], setting: false, jwt: false, metadata: false };
+  try {
+    const tree = await parseExpression(expression);
+    const text = strings(tree);
+    const setting = readsSetting(tree);
+    return { perRow: callsPerRow(tree, schema), setting, jwt: setting && text.some((s) => REQUEST_JWT.test(s)), metadata: text.some((s) => USER_METADATA.test(s)) };
+  } catch {
+    skipped();
+    return { perRow: [], setting: ANY_SETTING.test(expression) || REQUEST_JWT.test(expression), jwt: REQUEST_JWT.test(expression), metadata: USER_METADATA.test(expression) };
+  }
+}
 
 export async function checkPolicies(context: DoctorContext): Promise<void> {
   const { client, authSchema } = context;
@@ -68,8 +52,10 @@ export async function checkPolicies(context: DoctorContext): Promise<void> {
   for (const row of rows) {
     const subject = `${row.schemaname}.${row.tablename}: ${row.policyname}`;
     const policy = `policy ${row.quoted} on ${row.table}`;
-    const text = `${row.qual ?? ''} ${row.with_check ?? ''}`;
-    const calls = [...new Set([...perRowAuthCalls(row.qual ?? '', row.tablename, authSchema), ...perRowAuthCalls(row.with_check ?? '', row.tablename, authSchema)])];
+    const skipped = () => context.skipped.push({ check: 'policies', reason: `${policy}: its expression did not parse, so its calls per row were not counted` });
+    const qual = await read(row.qual, authSchema, skipped);
+    const check = await read(row.with_check, authSchema, skipped);
+    const calls = [...new Set([...qual.perRow, ...check.perRow])];
     if (calls.length > 0) {
       report(context, {
         check: 'policies', code: 'auth_call_per_row', severity: 'warning', subject,
@@ -77,15 +63,15 @@ export async function checkPolicies(context: DoctorContext): Promise<void> {
         fix: `wrap each call in its own sub-select, column = (select ${calls[0]}), with ALTER POLICY ${row.quoted} ON ${row.table} USING (…); or re-create it with an ${authSchema}.policy_* template`,
       });
     }
-    if (REQUEST_JWT.test(text) || ANY_SETTING.test(text)) {
-      const jwt = REQUEST_JWT.test(text);
+    if (qual.setting || check.setting) {
+      const jwt = qual.jwt || check.jwt;
       report(context, {
         check: 'policies', code: 'policy_trusts_setting', severity: jwt ? 'problem' : 'warning', subject,
         message: `${policy} reads ${jwt ? "request.jwt.* (PostgREST's claims setting)" : 'a setting with current_setting()'}, which any SQL user can SET to anything: ${jwt ? 'a forged identity passes it' : 'do not let it decide who sees a row'}`,
         fix: `ALTER POLICY ${row.quoted} ON ${row.table} USING (…); -- test (select ${authSchema}.user_id()) or (select ${authSchema}.session() ->> 'claim') instead of current_setting(…)`,
       });
     }
-    if (USER_METADATA.test(text)) {
+    if (qual.metadata || check.metadata) {
       report(context, {
         check: 'policies', code: 'policy_user_metadata', severity: 'problem', subject,
         message: `${policy} reads user_metadata, which the user can edit themself (e.g. supabase.auth.updateUser): they grant themselves what it checks`,
@@ -112,14 +98,15 @@ async function checkPolicyFunctions(context: DoctorContext, authSchema: string):
     [authSchema],
   );
   for (const row of rows) {
-    if (REQUEST_JWT.test(row.prosrc)) {
+    const body = await withoutComments(row.prosrc);
+    if (REQUEST_JWT.test(body)) {
       report(context, {
         check: 'policies', code: 'policy_trusts_setting', severity: 'problem', subject: row.subject,
         message: `${row.policy} calls ${row.fn}, which reads request.jwt.* (PostgREST's claims setting): any SQL user can SET it, so a forged identity passes`,
         fix: `CREATE OR REPLACE FUNCTION ${row.fn} … -- return (select ${authSchema}.user_id()) or (select ${authSchema}.session() ->> 'claim') instead`,
       });
     }
-    if (USER_METADATA.test(row.prosrc)) {
+    if (USER_METADATA.test(body)) {
       report(context, {
         check: 'policies', code: 'policy_user_metadata', severity: 'problem', subject: row.subject,
         message: `${row.policy} calls ${row.fn}, which reads user_metadata: the user can edit it themself`,
