@@ -61,10 +61,7 @@ DECLARE
   v_usable     int;
 BEGIN
   added := 0; retired := 0; restored := 0; replaced := 0; unchanged := 0; skipped := '[]';
-  SELECT * INTO v_provider FROM auth.providers WHERE name = p_provider FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('no provider named %s', p_provider);
-  END IF;
+  v_provider := auth._lock_provider(p_provider);
   IF jsonb_typeof(v_entries) IS DISTINCT FROM 'array' THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'a key set is a JWK Set {"keys": [...]} or a JSON array of JWKs';
   END IF;
@@ -208,14 +205,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_id    bigint;
+  v_id    bigint := (auth._lock_provider(p_name)).id;
   v_count int;
 BEGIN
-  SELECT p.id INTO v_id FROM auth.providers AS p WHERE p.name = p_name FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('no provider named %s', p_name),
-      HINT = 'see `authdb provider list`';
-  END IF;
   DELETE FROM auth.keys AS k WHERE k.provider_id = v_id;
   GET DIAGNOSTICS v_count = ROW_COUNT;
   DELETE FROM auth.providers AS p WHERE p.id = v_id;
