@@ -43,11 +43,13 @@ describe.each(ROLES)('as %s', (role) => {
     }
   });
 
-  it('cannot call internal functions (sealing, key registration)', async () => {
+  it('cannot call internal functions (sealing, key registration and rotation)', async () => {
     for (const statement of [
       `SELECT auth._seal('identity', 'x')`,
       `SELECT auth.add_provider('x', 'https://x')`,
       `SELECT auth.revoke_key('k')`,
+      `SELECT auth.apply_jwks('x', '{"keys": []}')`,
+      `SELECT auth.remove_provider('x')`,
       `SELECT auth._vcache_put('\\x00'::bytea, 1, 0)`,
     ]) {
       const error = await inRolledBackTransaction(db.pool, async (client) => {

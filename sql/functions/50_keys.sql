@@ -48,6 +48,23 @@ BEGIN
 END
 $$;
 
+-- The provider named so, its row locked for the rest of the transaction: whoever registers,
+-- rotates or removes its keys waits for the others and sees their result.
+CREATE OR REPLACE FUNCTION auth._lock_provider(p_name text)
+RETURNS auth.providers
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  v_provider auth.providers;
+BEGIN
+  SELECT * INTO v_provider FROM auth.providers AS p WHERE p.name = p_name FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('no provider named %s', p_name);
+  END IF;
+  RETURN v_provider;
+END
+$$;
+
 -- The RFC 7638 §3 thumbprint input: the required members of the key, in lexicographic order,
 -- without white space. For `oct` keys the secret is not hashed into a public value; the key's
 -- own MAC over a fixed label identifies it instead.
@@ -136,10 +153,7 @@ DECLARE
   v_usable    int;
 BEGIN
   -- the row lock serializes concurrent registrations for the provider, so the count below holds
-  SELECT * INTO v_provider FROM auth.providers WHERE name = p_provider FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('no provider named %s', p_provider);
-  END IF;
+  v_provider := auth._lock_provider(p_provider);
   IF jsonb_typeof(p_jwk) IS DISTINCT FROM 'object' THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'a JWK must be a JSON object';
   END IF;

@@ -258,13 +258,16 @@ export async function listProviders(client: pg.ClientBase): Promise<ProviderSumm
   }));
 }
 
-/** Removes a provider and (by cascade) its keys; returns how many keys went with it. */
+/** Removes a provider and its keys (auth.remove_provider); returns how many keys went with it. */
 export async function removeProvider(client: pg.ClientBase, name: string): Promise<{ provider: string; keysRemoved: number }> {
-  return inTransaction(client, async () => {
-    const { rows } = await client.query<{ id: string }>('SELECT id FROM auth.providers WHERE name = $1 FOR UPDATE', [name]);
-    if (!rows[0]) throw new RegistryError(`no provider named ${printable(name)}`, 'unknown_provider', 'see `authdb provider list`');
-    const keys = await client.query('DELETE FROM auth.keys WHERE provider_id = $1', [rows[0].id]);
-    await client.query('DELETE FROM auth.providers WHERE id = $1', [rows[0].id]);
-    return { provider: name, keysRemoved: keys.rowCount ?? 0 };
-  });
+  try {
+    const { rows } = await client.query<{ removed: number }>('SELECT auth.remove_provider($1) AS removed', [name]);
+    return { provider: name, keysRemoved: rows[0]!.removed };
+  } catch (error) {
+    const e = error as { code?: string; message?: string };
+    if (e.code === '22023' && e.message?.startsWith('no provider named ')) {
+      throw new RegistryError(`no provider named ${printable(name)}`, 'unknown_provider', 'see `authdb provider list`');
+    }
+    throw error;
+  }
 }
