@@ -12,7 +12,10 @@ LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 BEGIN
   PERFORM auth._audit_rejected(p_code);  -- audit trail (73_audit.sql)
-  RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'jwt rejected: ' || p_code, DETAIL = p_detail;
+  -- RAISE refuses a NULL option (SQLSTATE 22004): a rejection must stay a rejection, whatever built
+  -- its arguments.
+  RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'jwt rejected: ' || coalesce(p_code, 'invalid_claim'),
+    DETAIL = coalesce(p_detail, '');
 END
 $$;
 

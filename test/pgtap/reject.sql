@@ -2,7 +2,7 @@
 -- (invalid_authorization_specification), the message `jwt rejected: CODE`, and a DETAIL that
 -- names the reason.
 \ir _setup.sql
-SELECT plan(8);
+SELECT plan(9);
 
 SELECT has_function('auth', '_reject', ARRAY['text', 'text'], 'auth._reject(code, detail) exists');
 SELECT function_returns('auth', '_reject', ARRAY['text', 'text'], 'void', 'auth._reject returns nothing: it only raises');
@@ -14,7 +14,9 @@ SELECT is(pg_temp.failure($$SELECT auth._reject('issuer_mismatch', '"iss" is not
   '28000 jwt rejected: issuer_mismatch: "iss" is not the issuer of provider idp',
   'the DETAIL carries the reason as given');
 -- RAISE refuses a NULL option (SQLSTATE 22004), which would turn a rejection into another error:
--- so every call passes a literal detail or a format(), which never yields NULL.
+-- _reject replaces a NULL detail, and every call passes a literal detail or a format() anyway.
+SELECT is(pg_temp.failure($$SELECT auth._reject('expired', NULL)$$), '28000 jwt rejected: expired',
+  'a NULL detail still raises 28000, with an empty DETAIL');
 SELECT is(
   (SELECT array_agg(p.oid::regprocedure::text ORDER BY 1)
      FROM pg_catalog.pg_proc AS p
@@ -29,7 +31,8 @@ SELECT is(pg_temp.failure($$
 $$), '28000 jwt rejected: expired: x', 'handlers for data_exception and raise_exception do not catch it');
 
 -- It never returns, whatever the arguments: a NULL code must not turn into a silent success.
-SELECT ok(pg_temp.failure($$SELECT auth._reject(NULL, NULL)$$) IS NOT NULL, 'a NULL code still raises');
+SELECT is(pg_temp.failure($$SELECT auth._reject(NULL, NULL)$$), '28000 jwt rejected: invalid_claim',
+  'a NULL code still raises 28000');
 
 SELECT * FROM finish();
 ROLLBACK;
