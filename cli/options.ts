@@ -44,6 +44,32 @@ export function schemaName(value: string): string {
   }
 }
 
+/**
+ * The library names its options as in code (`leewaySeconds`, in backticks, as in its messages);
+ * the CLI's flags for them. asFlags puts the flags into a library message or hint.
+ */
+export const OPTION_FLAGS: Readonly<Record<string, string>> = {
+  audiences: '--audience',
+  algorithms: '--algorithms',
+  leewaySeconds: '--leeway',
+  subjectPrefix: '--subject-prefix',
+  sharedSubjects: '--shared-subjects',
+  maxRsaBits: '--max-rsa-bits',
+  maxKeys: '--max-keys',
+  maxTokenAgeSeconds: '--max-token-age',
+  graceSeconds: '--grace',
+  refreshMinSeconds: '--refresh-min',
+  refreshMaxSeconds: '--refresh-max',
+  discover: '--discover',
+  issuer: '--issuer',
+  jwksUrl: '--jwks-url',
+  appRoles: '--app-role',
+};
+
+export function asFlags(text: string): string {
+  return text.replace(/`([A-Za-z]+)`/g, (quoted, name: string) => OPTION_FLAGS[name] ?? quoted);
+}
+
 /** Collects a repeatable option's values. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

@@ -7,6 +7,7 @@ import { ConnectError, NoDatabaseError } from '../src/connection.js';
 import { AuthdbError, rejectionOf } from '../src/errors.js';
 import { InstallationError } from '../src/installation.js';
 import { SchemaNameError } from '../src/schema.js';
+import { asFlags } from './options.js';
 
 export interface GlobalOptions {
   databaseUrl?: string;
@@ -119,9 +120,10 @@ export function describeFailure(error: unknown): Failure {
     return { code: error.code, message, hint, exitCode: 1 };
   }
   if (error instanceof AuthdbError) {
-    // the library's own errors: the code when it is one of the CLI's, else `failed`; the library's hint
+    // the library's own errors: the code when it is one of the CLI's, else `failed`; the library's
+    // hint; the options they name, as flags
     const code = (ERROR_CODES as readonly string[]).includes(error.code) ? error.code as ErrorCode : 'failed';
-    return { code, message, hint: error.hint ?? VERBOSE_HINT, exitCode: 1 };
+    return { code, message: asFlags(message), hint: error.hint ? asFlags(error.hint) : VERBOSE_HINT, exitCode: 1 };
   }
   const rejection = rejectionOf(error);
   if (rejection) {

@@ -91,16 +91,16 @@ describe('provider add', () => {
     await expect(add({
       name: 'firebase', issuer: 'https://securetoken.google.com/my-project',
       jwksUrl: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
-    })).rejects.toThrow(/needs --audience/);
-    await expect(add({ name: 'google', issuer: 'https://accounts.google.com', jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs' })).rejects.toThrow(/needs --audience/);
+    })).rejects.toThrow(/needs `audiences`/);
+    await expect(add({ name: 'google', issuer: 'https://accounts.google.com', jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs' })).rejects.toThrow(/needs `audiences`/);
     expect(server.requests.length).toBe(before);
     expect(await providerCount('firebase')).toBe(0);
   });
 
   it('refuses bad options with a clear message', async () => {
     await expect(add({ name: 'x1', jwksUrl: 'http://idp.example/jwks.json' })).rejects.toThrow(/plain http is refused/);
-    await expect(add({ name: 'x2', jwksUrl: server.url('/j'), refreshMinSeconds: 600, refreshMaxSeconds: 60 })).rejects.toThrow(/--refresh-min \(600\) is larger/);
-    await expect(add({ name: 'x3', discover: true })).rejects.toThrow(/--discover needs --issuer/);
+    await expect(add({ name: 'x2', jwksUrl: server.url('/j'), refreshMinSeconds: 600, refreshMaxSeconds: 60 })).rejects.toThrow(/`refreshMinSeconds` \(600\) is larger/);
+    await expect(add({ name: 'x3', discover: true })).rejects.toThrow(/`discover` needs `issuer`/);
     await expect(add({ name: 'x4' })).rejects.toThrow(/a JWKS URL is needed/);
     await expect(add({ name: 'bad name!', jwksUrl: server.url('/j') })).rejects.toThrow(/provider name/);
     server.set('/dup/jwks.json', { kind: 'json', body: jwks(servedKey('dup')) });

@@ -7,6 +7,7 @@ import {
   checkProviderName, InvalidSettingError, listProviders, RegistryError, removeProvider, updateProvider, type ProviderSettings,
 } from '../../src/providers/registry.js';
 import { KeyInputError } from '../../src/keys.js';
+import { asFlags } from '../options.js';
 import { action as reportingAction, CommandFailure, globalOptions, printJson, printLine, progress } from '../output.js';
 
 /**
@@ -14,7 +15,7 @@ import { action as reportingAction, CommandFailure, globalOptions, printJson, pr
  * unknown or conflicting provider, key or input file is a failure (exit 1).
  */
 export function cliError(error: unknown): unknown {
-  if (error instanceof InvalidSettingError) return new CommanderError(2, 'authdb.usage', error.message);
+  if (error instanceof InvalidSettingError) return new CommanderError(2, 'authdb.usage', asFlags(error.message));
   if (error instanceof RegistryError || error instanceof KeyInputError) return new CommandFailure(error.message);
   return error;
 }
@@ -201,7 +202,7 @@ Examples:
         const settings = settingsFrom(commandOptions);
         const result = await withInstallation(options.databaseUrl, options.schema, (client) => updateProvider(client, name, settings));
         if (options.json) return printJson(result);
-        for (const warning of result.warnings) progress(`warning: ${name}: ${warning}`);
+        for (const warning of result.warnings) progress(`warning: ${name}: ${asFlags(warning)}`);
         const audiences = result.audiences.length === 0 ? 'any aud' : `aud ${result.audiences.map((aud) => printable(aud)).join(', ')}`;
         printLine(`updated provider ${name} (${result.changed.join(', ')}): ${audiences}; algorithms ${result.algorithms?.join(',') ?? 'of its keys'}; ` +
           `leeway ${result.leewaySeconds} s; ${subjects(result.subjectPrefix)}; max RSA ${result.maxRsaBits} bits; max ${result.maxKeys} keys` +

@@ -3,6 +3,7 @@
 // acts as the login role. So a login role must be able to SET ROLE authenticated/anonymous and must
 // hold nothing of its own: no superuser or BYPASSRLS, no owned tables (owners bypass RLS), no table
 // privileges beyond those of the request roles, no share of the auth schema owner's rights.
+import { AuthdbError } from '../errors.js';
 import { AUTH_ROLES, listed, report, SYSTEM_SCHEMAS_SQL, type DoctorContext } from './finding.js';
 
 interface LoginRole {
@@ -26,7 +27,7 @@ async function loginRoles(context: DoctorContext): Promise<LoginRole[]> {
       WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = a.name)`,
     [appRoles],
   );
-  if (missing.rows.length > 0) throw new Error(`--app-role: no role named ${missing.rows.map((r) => r.name).join(', ')}`);
+  if (missing.rows.length > 0) throw new AuthdbError('unknown_role', `\`appRoles\`: no role named ${missing.rows.map((r) => r.name).join(', ')}`);
   const { rows } = await client.query<LoginRole>(
     `WITH owner AS (SELECT n.nspowner FROM pg_catalog.pg_namespace AS n WHERE n.nspname = $3)
      SELECT r.oid::int AS oid, r.rolname AS name, pg_catalog.quote_ident(r.rolname) AS quoted, r.rolsuper, r.rolbypassrls

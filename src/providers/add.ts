@@ -47,29 +47,29 @@ export async function addProvider(client: pg.ClientBase, options: AddProviderOpt
   checkProviderName(options.name);
   checkProviderSettings(options);
   const audiences = options.audiences ?? [];
-  checkSeconds('--grace', options.graceSeconds, 0, 2592000);
-  checkSeconds('--refresh-min', options.refreshMinSeconds, 1, 2592000);
-  checkSeconds('--refresh-max', options.refreshMaxSeconds, 1, 2592000);
+  checkSeconds('`graceSeconds`', options.graceSeconds, 0, 2592000);
+  checkSeconds('`refreshMinSeconds`', options.refreshMinSeconds, 1, 2592000);
+  checkSeconds('`refreshMaxSeconds`', options.refreshMaxSeconds, 1, 2592000);
   const refreshMin = options.refreshMinSeconds ?? DEFAULT_REFRESH_MIN_SECONDS;
   const refreshMax = options.refreshMaxSeconds ?? DEFAULT_REFRESH_MAX_SECONDS;
-  if (refreshMin > refreshMax) throw new Error(`--refresh-min (${refreshMin}) is larger than --refresh-max (${refreshMax})`);
+  if (refreshMin > refreshMax) throw new InvalidSettingError(`\`refreshMinSeconds\` (${refreshMin}) is larger than \`refreshMaxSeconds\` (${refreshMax})`);
   const fetchOptions: FetchOptions = { ...options.fetch, allowHttp: options.allowHttp ?? false };
 
   let jwksUrl = options.jwksUrl;
   let discoveredFrom: string | null = null;
   if (options.discover) {
-    if (!options.issuer) throw new InvalidSettingError('--discover needs --issuer: the configuration is read from ISSUER/.well-known/openid-configuration');
-    if (jwksUrl) throw new InvalidSettingError('give either --jwks-url or --discover, not both');
+    if (!options.issuer) throw new InvalidSettingError('`discover` needs `issuer`: the configuration is read from ISSUER/.well-known/openid-configuration');
+    if (jwksUrl) throw new InvalidSettingError('give either `jwksUrl` or `discover`, not both');
     const discovered = await discoverJwksUrl(options.issuer, fetchOptions);
     jwksUrl = discovered.jwksUrl;
     discoveredFrom = discovered.configurationUrl;
   }
-  if (!jwksUrl) throw new InvalidSettingError('a JWKS URL is needed: --jwks-url URL, or --issuer ISS --discover');
+  if (!jwksUrl) throw new InvalidSettingError('a JWKS URL is needed: `jwksUrl` URL, or `issuer` ISS `discover`');
   checkFetchUrl(jwksUrl, fetchOptions.allowHttp);
   const issuer = options.issuer ?? options.name;
   const shared = sharedJwksReason(jwksUrl, issuer);
   if (shared && audiences.length === 0) {
-    throw new InvalidSettingError(`provider ${options.name} needs --audience: ${shared}, so without an audience check any of them would be accepted`);
+    throw new InvalidSettingError(`provider ${options.name} needs \`audiences\`: ${shared}, so without an audience check any of them would be accepted`);
   }
 
   // Refuse a duplicate before fetching anything (the insert below re-checks under its constraints).

@@ -44,10 +44,10 @@ export interface ProviderSettings {
 
 /** The bounds the schema enforces (CHECK constraints of 0001, 0006 and 0007), checked before any SQL. */
 export const LIMITS = {
-  leewaySeconds: { flag: '--leeway', min: 0, max: 3600 },
-  maxRsaBits: { flag: '--max-rsa-bits', min: 2048, max: 8192 },
-  maxKeys: { flag: '--max-keys', min: 1, max: 1000 },
-  maxTokenAgeSeconds: { flag: '--max-token-age', min: 1, max: 315360000 },
+  leewaySeconds: { min: 0, max: 3600 },
+  maxRsaBits: { min: 2048, max: 8192 },
+  maxKeys: { min: 1, max: 1000 },
+  maxTokenAgeSeconds: { min: 1, max: 315360000 },
 } as const;
 
 export const PROVIDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -62,25 +62,25 @@ export function checkProviderName(name: string): void {
 export function checkProviderSettings(settings: ProviderSettings): void {
   if (settings.audiences?.some((audience) => audience === '')) throw new InvalidSettingError('an audience must not be empty');
   if (settings.algorithms !== undefined) {
-    if (settings.algorithms.length === 0) throw new InvalidSettingError('--algorithms needs at least one algorithm');
+    if (settings.algorithms.length === 0) throw new InvalidSettingError('`algorithms` needs at least one algorithm');
     const unknown = settings.algorithms.filter((alg) => !(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg));
     if (unknown.length > 0) {
-      throw new InvalidSettingError(`unsupported algorithm(s) in --algorithms: ${unknown.map((alg) => printable(alg)).join(', ')}`,
+      throw new InvalidSettingError(`unsupported algorithm(s) in \`algorithms\`: ${unknown.map((alg) => printable(alg)).join(', ')}`,
         `supported: ${SUPPORTED_ALGORITHMS.join(' ')} (names are case-sensitive)`);
     }
   }
   for (const [field, limit] of Object.entries(LIMITS) as [keyof typeof LIMITS, (typeof LIMITS)[keyof typeof LIMITS]][]) {
     const value = settings[field];
     if (value !== undefined && value !== null && (!Number.isInteger(value) || value < limit.min || value > limit.max)) {
-      throw new InvalidSettingError(`${limit.flag} must be a whole number from ${limit.min} to ${limit.max}`);
+      throw new InvalidSettingError(`\`${field}\` must be a whole number from ${limit.min} to ${limit.max}`);
     }
   }
   if (settings.subjectPrefix !== undefined && settings.sharedSubjects) {
-    throw new InvalidSettingError('give either --subject-prefix or --shared-subjects, not both');
+    throw new InvalidSettingError('give either `subjectPrefix` or `sharedSubjects`, not both');
   }
   const prefix = settings.subjectPrefix;
   if (prefix !== undefined && (prefix === '' || prefix.length > 64 || printable(prefix) !== prefix)) {
-    throw new InvalidSettingError('--subject-prefix must be 1 to 64 characters, without control characters', 'for example --subject-prefix acme:');
+    throw new InvalidSettingError('`subjectPrefix` must be 1 to 64 characters, without control characters', 'for example `subjectPrefix` acme:');
   }
 }
 
@@ -91,7 +91,7 @@ async function checkPrefixIsFree(client: pg.ClientBase, providerId: string, pref
     'SELECT name FROM auth.providers WHERE subject_prefix = $1 AND id <> $2', [prefix, providerId]);
   if (rows[0]) {
     throw new RegistryError(`provider ${rows[0].name} already has the subject prefix ${JSON.stringify(printable(prefix))}`, 'duplicate_subject_prefix',
-      'choose another with --subject-prefix, or --shared-subjects if both issuers name the same users');
+      'choose another with `subjectPrefix`, or `sharedSubjects` if both issuers name the same users');
   }
 }
 
@@ -177,7 +177,7 @@ export async function updateProvider(client: pg.ClientBase, name: string, settin
   if (settings.maxKeys !== undefined) changes.push(['max_keys', 'maxKeys', settings.maxKeys]);
   if (settings.maxTokenAgeSeconds !== undefined) changes.push(['max_token_age_seconds', 'maxTokenAgeSeconds', settings.maxTokenAgeSeconds]);
   if (changes.length === 0) {
-    throw new InvalidSettingError('nothing to change', 'give at least one of --audience, --algorithms, --leeway, --subject-prefix, --shared-subjects, --max-rsa-bits, --max-keys, --max-token-age');
+    throw new InvalidSettingError('nothing to change', 'give at least one of `audiences`, `algorithms`, `leewaySeconds`, `subjectPrefix`, `sharedSubjects`, `maxRsaBits`, `maxKeys`, `maxTokenAgeSeconds`');
   }
   return inTransaction(client, async () => {
     if (settings.subjectPrefix !== undefined) await client.query('LOCK TABLE auth.providers IN SHARE ROW EXCLUSIVE MODE');
@@ -196,8 +196,8 @@ export async function updateProvider(client: pg.ClientBase, name: string, settin
       `SELECT pg_catalog.array_agg(DISTINCT alg ORDER BY alg) AS algs, pg_catalog.count(*)::int AS count
          FROM auth.keys WHERE provider_id = $1 AND status <> 'revoked'`, [row.id]);
     const orphaned = row.algorithms ? (keys?.algs ?? []).filter((alg) => !(row.algorithms as string[]).includes(alg)) : [];
-    if (orphaned.length > 0) warnings.push(`the provider's ${orphaned.join(', ')} key(s) no longer verify: their algorithm is not in --algorithms`);
-    if ((keys?.count ?? 0) > row.max_keys) warnings.push(`the provider holds ${keys!.count} keys, more than --max-keys ${row.max_keys}`);
+    if (orphaned.length > 0) warnings.push(`the provider's ${orphaned.join(', ')} key(s) no longer verify: their algorithm is not in \`algorithms\``);
+    if ((keys?.count ?? 0) > row.max_keys) warnings.push(`the provider holds ${keys!.count} keys, more than \`maxKeys\` ${row.max_keys}`);
     return {
       provider: name, changed: [...new Set(changes.map(([, field]) => field))],
       audiences: row.audiences, algorithms: row.algorithms, leewaySeconds: row.leeway_seconds,
