@@ -1,6 +1,8 @@
 // Parsers for option values, shared by every command. A bad value throws commander's
 // InvalidArgumentError, which the CLI reports as a usage error: one line on stderr, exit 2.
 import { InvalidArgumentError } from 'commander';
+import { printable } from '../src/printable.js';
+import { InvalidSettingError } from '../src/providers/registry.js';
 import { checkSchemaName, SchemaNameError } from '../src/schema.js';
 
 const DECIMAL = /^\d+(\.\d+)?$/;
@@ -79,4 +81,22 @@ export function collect(value: string, previous: string[] = []): string[] {
 export function claimArgument(value: string, previous: string[] = []): string[] {
   if (value.indexOf('=') <= 0) throw new InvalidArgumentError('expected NAME=VALUE, e.g. tenant_id=acme or roles=["admin"]');
   return [...previous, value];
+}
+
+/**
+ * A `--before` TIME: an ISO 8601 date and time with its offset (`2025-06-01T12:00:00Z`,
+ * `2025-06-01 14:00+02:00`), whole seconds since the epoch (as `iat` is written), or `now`.
+ * A time without an offset is refused: it would mean another moment in another time zone.
+ */
+export function parseRevocationTime(text: string): Date | undefined {
+  if (text === 'now') return undefined;
+  if (/^\d{1,11}$/.test(text)) return new Date(Number(text) * 1000);
+  const match = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(text.trim());
+  if (match) {
+    const offset = match[3]!.toUpperCase() === 'Z' ? 'Z' : match[3]!.replace(/^([+-]\d{2}):?(\d{2})?$/, (_, hours: string, minutes?: string) => `${hours}:${minutes ?? '00'}`);
+    const date = new Date(`${match[1]}T${match[2]}${offset}`);
+    if (!Number.isNaN(date.getTime())) return date;
+  }
+  throw new InvalidSettingError(`--before expects a date and time with its offset, seconds since the epoch, or now; not ${JSON.stringify(printable(text))}`,
+    'for example --before 2025-06-01T12:00:00Z or --before 1748779200');
 }

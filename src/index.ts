@@ -26,7 +26,7 @@ export { ALGORITHMS, SUPPORTED_ALGORITHMS, type Algorithm, type AlgorithmName } 
 export { startDev, mintDevToken, parseClaimArguments, prepareDevDatabase, runSqlAs, type DevEnvironment, type DevClaims, type SqlResult } from './dev.js';
 export { ConnectError, NoDatabaseError } from './connection.js';
 export {
-  revoke, revokeSubject, revokeToken, revokeSession, listRevocations, pruneRevocations, parseRevocationTime,
+  revoke, revokeSubject, revokeToken, revokeSession, listRevocations, pruneRevocations,
   type Revocation, type RevocationKind, type PruneResult,
 } from './revocations.js';
 export { runDoctor, type DoctorFinding, type DoctorReport } from './doctor.js';

@@ -118,21 +118,3 @@ export async function pruneRevocationsIfInstalled(client: pg.ClientBase): Promis
   const { rows } = await client.query<{ installed: boolean }>("SELECT pg_catalog.to_regprocedure('auth.prune_revocations()') IS NOT NULL AS installed");
   return rows[0]?.installed ? pruneRevocations(client) : null;
 }
-
-/**
- * A `--before` TIME: an ISO 8601 date and time with its offset (`2025-06-01T12:00:00Z`,
- * `2025-06-01 14:00+02:00`), whole seconds since the epoch (as `iat` is written), or `now`.
- * A time without an offset is refused: it would mean another moment in another time zone.
- */
-export function parseRevocationTime(text: string): Date | undefined {
-  if (text === 'now') return undefined;
-  if (/^\d{1,11}$/.test(text)) return new Date(Number(text) * 1000);
-  const match = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(text.trim());
-  if (match) {
-    const offset = match[3]!.toUpperCase() === 'Z' ? 'Z' : match[3]!.replace(/^([+-]\d{2}):?(\d{2})?$/, (_, hours: string, minutes?: string) => `${hours}:${minutes ?? '00'}`);
-    const date = new Date(`${match[1]}T${match[2]}${offset}`);
-    if (!Number.isNaN(date.getTime())) return date;
-  }
-  throw new InvalidSettingError(`--before expects a date and time with its offset, seconds since the epoch, or now; not ${JSON.stringify(printable(text))}`,
-    'for example --before 2025-06-01T12:00:00Z or --before 1748779200');
-}

@@ -3,8 +3,9 @@ import { withInstallation } from '../../src/installation.js';
 import { printable } from '../../src/printable.js';
 import { checkProviderName, InvalidSettingError } from '../../src/providers/registry.js';
 import {
-  listRevocations, parseRevocationTime, pruneRevocations, revoke, type Revocation, type RevocationKind,
+  listRevocations, pruneRevocations, revoke, type Revocation, type RevocationKind,
 } from '../../src/revocations.js';
+import { parseRevocationTime } from '../options.js';
 import { globalOptions, printJson, printLine } from '../output.js';
 import { action } from './provider.js';
 
