@@ -4,24 +4,15 @@
 // for a session identity held there — and checking writes nothing the standby would refuse.
 // Debian's PostgreSQL 15 and pg_basebackup -R by default; in the version matrix (AUTHDB_TEST_PG_MAJOR)
 // that major's embedded binaries and a cold copy, as test/standby.test.ts does.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateUp } from '../src/migrate.js';
 import { pgError } from './support/db.js';
-import { DEBIAN_PG_BIN, embeddedBinDir, PgCluster } from '../tools/pg-cluster.js';
-import { requestedMajor } from './support/server.js';
+import { createStandbyPair, destroyStandbyPair, type StandbyPair, standbySupport, waitForReplay } from './support/server.js';
 import { TestIssuer } from './support/tokens.js';
 
-const major = requestedMajor();
-const binDir = major === undefined ? DEBIAN_PG_BIN : embeddedBinDir(major);
-const available = major !== undefined || existsSync(join(DEBIAN_PG_BIN, 'pg_basebackup'));
-if (!available && process.env.CI) throw new Error(`CI needs Debian's postgresql-15 package (${DEBIAN_PG_BIN})`);
-if (!available) console.warn(`revocation standby tests skipped: no ${DEBIAN_PG_BIN}/pg_basebackup (apt-get install postgresql-15)`);
+const { available } = standbySupport('revocation standby tests');
 
-let primary: PgCluster | undefined;
-let standby: PgCluster | undefined;
+let pair: StandbyPair | undefined;
 let primaryPool: pg.Pool;
 let standbyPool: pg.Pool;
 let issuer: TestIssuer;
@@ -31,50 +22,24 @@ const now = () => Math.floor(Date.now() / 1000);
 /** Waits until the standby has replayed everything the primary wrote so far. */
 async function replayed(): Promise<void> {
   const { rows } = await primaryPool.query('SELECT pg_current_wal_lsn()::text AS lsn');
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const { rows: [row] } = await standbyPool.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [rows[0].lsn]);
-    if (row.done) return;
-    if (Date.now() > deadline) throw new Error('the standby did not replay the primary\'s changes within 30 s');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitForReplay(async () =>
+    (await standbyPool.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [rows[0].lsn])).rows[0].done === true);
 }
 
 beforeAll(async () => {
   if (!available) return;
-  primary = await PgCluster.create({ binDir, settings: { wal_level: 'replica' } });
-  const setup = new pg.Client({ connectionString: primary.url() });
-  await setup.connect();
-  try {
-    await setup.query('CREATE DATABASE app');
-  } finally {
-    await setup.end();
-  }
-  const migrator = new pg.Client({ connectionString: primary.url('app') });
-  await migrator.connect();
-  try {
-    await migrateUp(migrator);
-  } finally {
-    await migrator.end();
-  }
-  primaryPool = new pg.Pool({ connectionString: primary.url('app'), max: 2 });
-  issuer = await TestIssuer.create(primaryPool, 'idp');
-  kid = await issuer.addKey('EdDSA');
-  if (major === undefined) {
-    standby = await PgCluster.standbyOf(primary);
-  } else {
-    await primaryPool.end();
-    standby = await PgCluster.standbyByCopy(primary);
-    primaryPool = new pg.Pool({ connectionString: primary.url('app'), max: 2 });
-  }
-  standbyPool = new pg.Pool({ connectionString: standby.url('app'), max: 4 });
+  pair = await createStandbyPair({
+    standbyPoolMax: 4,
+    provision: async (pool) => {
+      issuer = await TestIssuer.create(pool, 'idp');
+      kid = await issuer.addKey('EdDSA');
+    },
+  });
+  ({ primaryPool, standbyPool } = pair);
 }, 180_000);
 
 afterAll(async () => {
-  await standbyPool?.end();
-  await primaryPool?.end();
-  await standby?.destroy();
-  await primary?.destroy();
+  await destroyStandbyPair(pair);
 });
 
 describe.skipIf(!available)('revocation on a streaming hot standby', () => {
@@ -84,7 +49,7 @@ describe.skipIf(!available)('revocation on a streaming hot standby', () => {
     const cold = await issuer.sign(kid, { sub: 'alice', iat: now() - 30 });
 
     // a standby backend verifies (and caches) the token and holds bob's session identity
-    const backend = new pg.Client({ connectionString: standby!.url('app') });
+    const backend = new pg.Client({ connectionString: pair!.standby.url('app') });
     await backend.connect();
     try {
       expect((await backend.query('SELECT pg_is_in_recovery() AS r')).rows[0].r).toBe(true);

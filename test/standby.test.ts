@@ -5,36 +5,19 @@
 // pg_basebackup -R. In the version matrix (AUTHDB_TEST_PG_MAJOR) they run on that major's embedded
 // binaries, which lack pg_basebackup, so the replica starts from a cold copy of the primary instead.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateUp } from '../src/migrate.js';
 import { pgError } from './support/db.js';
-import { DEBIAN_PG_BIN, embeddedBinDir, PgCluster } from '../tools/pg-cluster.js';
-import { requestedMajor } from './support/server.js';
+import { createStandbyPair, destroyStandbyPair, type StandbyPair, standbySupport, waitForReplay } from './support/server.js';
 import { TestIssuer } from './support/tokens.js';
 
-const major = requestedMajor();
-const binDir = major === undefined ? DEBIAN_PG_BIN : embeddedBinDir(major);
-const available = major !== undefined || existsSync(join(DEBIAN_PG_BIN, 'pg_basebackup'));
-if (!available && process.env.CI) throw new Error(`CI needs Debian's postgresql-15 package (${DEBIAN_PG_BIN})`);
-if (!available) console.warn(`standby tests skipped: no ${DEBIAN_PG_BIN}/pg_basebackup (apt-get install postgresql-15)`);
+const { major, available } = standbySupport('standby tests');
 
-let primary: PgCluster | undefined;
-let standby: PgCluster | undefined;
+let pair: StandbyPair | undefined;
 let primaryPool: pg.Pool;
 let standbyPool: pg.Pool;
 let issuer: TestIssuer;
 let edKid: string;
-
-async function waitForReplay(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('the standby did not replay the primary\'s changes within 30 s');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Runs `work` in a READ ONLY transaction as `authenticated`, after auth.init(token). */
 async function asUser<T>(pool: pg.Pool, token: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -56,40 +39,22 @@ async function asUser<T>(pool: pg.Pool, token: string, work: (client: pg.PoolCli
 
 beforeAll(async () => {
   if (!available) return;
-  primary = await PgCluster.create({ binDir, settings: { wal_level: 'replica' } });
-  const setup = new pg.Client({ connectionString: primary.url() });
-  await setup.connect();
-  try {
-    await setup.query('CREATE DATABASE app');
-  } finally {
-    await setup.end();
-  }
-  const migrator = new pg.Client({ connectionString: primary.url('app') });
-  await migrator.connect();
-  try {
-    await migrateUp(migrator);
-  } finally {
-    await migrator.end();
-  }
-  primaryPool = new pg.Pool({ connectionString: primary.url('app'), max: 2 });
-  issuer = await TestIssuer.create(primaryPool, 'idp');
-  await issuer.hs256({ sub: 'nobody' }); // registers the HS256 key
-  edKid = await issuer.addKey('EdDSA');
-  await primaryPool.query(`
-    CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL, body text NOT NULL);
-    ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY notes_owner ON public.notes FOR SELECT TO authenticated USING (owner = (SELECT auth.user_id()));
-    GRANT SELECT ON public.notes TO authenticated;
-    INSERT INTO public.notes (owner, body) VALUES ('alice', 'alice 1'), ('bob', 'bob 1'), ('alice', 'alice 2');
-  `);
-  if (major === undefined) {
-    standby = await PgCluster.standbyOf(primary);
-  } else {
-    await primaryPool.end(); // the primary restarts for the copy; the issuer has registered its keys
-    standby = await PgCluster.standbyByCopy(primary);
-    primaryPool = new pg.Pool({ connectionString: primary.url('app'), max: 2 });
-  }
-  standbyPool = new pg.Pool({ connectionString: standby.url('app'), max: 2 });
+  pair = await createStandbyPair({
+    standbyPoolMax: 2,
+    provision: async (pool) => {
+      issuer = await TestIssuer.create(pool, 'idp');
+      await issuer.hs256({ sub: 'nobody' }); // registers the HS256 key
+      edKid = await issuer.addKey('EdDSA');
+      await pool.query(`
+        CREATE TABLE public.notes (id serial PRIMARY KEY, owner text NOT NULL, body text NOT NULL);
+        ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY notes_owner ON public.notes FOR SELECT TO authenticated USING (owner = (SELECT auth.user_id()));
+        GRANT SELECT ON public.notes TO authenticated;
+        INSERT INTO public.notes (owner, body) VALUES ('alice', 'alice 1'), ('bob', 'bob 1'), ('alice', 'alice 2');
+      `);
+    },
+  });
+  ({ primaryPool, standbyPool } = pair);
   // a row written after the base backup reaches the standby only by streaming replication
   await primaryPool.query(`INSERT INTO public.notes (owner, body) VALUES ('bob', 'bob streamed')`);
   await waitForReplay(async () =>
@@ -97,10 +62,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await standbyPool?.end();
-  await primaryPool?.end();
-  await standby?.destroy();
-  await primary?.destroy();
+  await destroyStandbyPair(pair);
 });
 
 describe.skipIf(!available)('a streaming hot standby', () => {
