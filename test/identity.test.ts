@@ -1,7 +1,7 @@
 // The sealed identity (security model §2–§3): scopes, reset, expiry, and forged or copied settings.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
+import { createTestDatabase, pgError, type TestDatabase, withCleanConnection } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 
 let db: TestDatabase;
@@ -13,16 +13,7 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.drop());
 
-async function withConnection<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.pool.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    await client.query('RESET ROLE; SELECT auth.reset()').catch(() => undefined);
-    client.release();
-  }
-}
+const withConnection = <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => withCleanConnection(db.pool, fn);
 
 const who = async (client: pg.ClientBase) =>
   (await client.query('SELECT auth.user_id() AS sub, auth.session() ->> $1 AS iss, auth.jwt() ->> $2 AS jwt_sub', ['iss', 'sub'])).rows[0];

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { base64url } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
+import { createTestDatabase, pgError, type TestDatabase, withCleanConnection } from './support/db.js';
 import { rawToken, TestIssuer } from './support/tokens.js';
 
 let db: TestDatabase;
@@ -17,16 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.drop());
 
-async function withConnection<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.pool.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    await client.query('RESET ROLE; SELECT auth.reset()').catch(() => undefined);
-    client.release();
-  }
-}
+const withConnection = <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => withCleanConnection(db.pool, fn);
 
 interface Secret {
   ipad: Buffer;

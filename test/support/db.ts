@@ -60,6 +60,21 @@ export async function inRolledBackTransaction<T>(pool: pg.Pool, fn: (client: pg.
   }
 }
 
+/**
+ * Runs `fn` on a pooled connection and hands it back clean: any open transaction rolled back, the
+ * role reset and a session-scoped identity ended, so the next test never inherits one.
+ */
+export async function withCleanConnection<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query('RESET ROLE; SELECT auth.reset()').catch(() => undefined);
+    client.release();
+  }
+}
+
 /** The SQLSTATE and message of the error `promise` rejects with; fails when it resolves. */
 export async function pgError(promise: Promise<unknown>): Promise<{ code: string; message: string; detail?: string; hint?: string }> {
   try {
