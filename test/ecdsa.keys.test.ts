@@ -5,7 +5,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
-import { registerKeyRow } from './support/key-rows.js';
+import { insertProviderRow, registerKeyRow } from './support/key-rows.js';
 
 const CURVES = [
   {
@@ -31,10 +31,7 @@ let keyCount = 0;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO auth.providers (name, issuer) VALUES ('ec-keys', 'https://ec-keys.test') RETURNING id`,
-  );
-  providerId = Number(rows[0]!.id);
+  providerId = await insertProviderRow(db.pool, 'ec-keys');
 }, 60_000);
 afterAll(async () => db?.drop());
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { expectedVerdict, loadVectors, type WycheproofGroup } from './support/wycheproof.js';
-import { registerKeyRow } from './support/key-rows.js';
+import { insertProviderRow, registerKeyRow } from './support/key-rows.js';
 
 const SUITES = [
   { file: 'ecdsa_secp256r1_sha256_p1363_test.json', alg: 'ES256', crv: 'P-256', bytes: 32 },
@@ -18,10 +18,7 @@ let keyCount = 0;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO auth.providers (name, issuer) VALUES ('wycheproof-ec', 'https://wycheproof-ec.test') RETURNING id`,
-  );
-  providerId = Number(rows[0]!.id);
+  providerId = await insertProviderRow(db.pool, 'wycheproof-ec');
 }, 60_000);
 afterAll(async () => db?.drop());
 

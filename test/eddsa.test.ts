@@ -4,7 +4,7 @@ import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:cryp
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, installTestSql, pgError, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
-import { registerKeyRow } from './support/key-rows.js';
+import { insertProviderRow, registerKeyRow } from './support/key-rows.js';
 
 const p = 2n ** 255n - 19n;
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -60,10 +60,7 @@ function nodeKey(): { privateKey: KeyObject; x: string; a: bigint; pk: Buffer } 
 beforeAll(async () => {
   db = await createTestDatabase();
   await installTestSql(db.pool, 'ed25519-helpers.sql');
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO auth.providers (name, issuer) VALUES ('ed', 'https://ed.test') RETURNING id`,
-  );
-  providerId = Number(rows[0]!.id);
+  providerId = await insertProviderRow(db.pool, 'ed');
 });
 afterAll(async () => db?.drop());
 

@@ -2,6 +2,7 @@
 // valid must verify; invalid (and acceptable, of which this file has none) must not.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { insertProviderRow, registerKeyRow } from './support/key-rows.js';
 import { expectedVerdict, loadVectors, type WycheproofTest } from './support/wycheproof.js';
 
 interface Ed25519Group {
@@ -22,23 +23,14 @@ async function keyFor(group: Ed25519Group): Promise<number> {
   const known = keyIds.get(pk);
   if (known !== undefined) return known;
   const jwk = { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pk, 'hex').toString('base64url') };
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO auth.keys (provider_id, kid, alg, public_jwk, thumbprint)
-     VALUES ($1, $2, 'EdDSA', $3, $2) RETURNING id`,
-    [providerId, `wycheproof-${pk}`, JSON.stringify(jwk)],
-  );
-  const id = Number(rows[0]!.id);
-  await db.pool.query(`SELECT auth._register_okp_key($1, 'EdDSA', $2::jsonb)`, [id, JSON.stringify(jwk)]);
+  const id = await registerKeyRow(db.pool, { providerId, kid: `wycheproof-${pk}`, alg: 'EdDSA', jwk, family: 'okp' });
   keyIds.set(pk, id);
   return id;
 }
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO auth.providers (name, issuer) VALUES ('wycheproof', 'https://wycheproof.test') RETURNING id`,
-  );
-  providerId = Number(rows[0]!.id);
+  providerId = await insertProviderRow(db.pool, 'wycheproof');
 });
 afterAll(async () => db?.drop());
 

@@ -3,6 +3,7 @@
 import { constants, createPrivateKey, createPublicKey, generateKeyPairSync, generatePrimeSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
+import { insertProviderRow } from './support/key-rows.js';
 
 interface RsaJwk {
   kty: string;
@@ -104,10 +105,7 @@ function rsaPair(bits: number) {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO auth.providers (name, issuer) VALUES ('rsa-tests', 'https://rsa.test') RETURNING id`,
-  );
-  providerId = rows[0]!.id;
+  providerId = await insertProviderRow(db.pool, 'rsa-tests', 'https://rsa.test');
 });
 afterAll(async () => {
   await db?.drop();

@@ -3,6 +3,7 @@
 // valid must verify; invalid and acceptable must not. One query per group.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { insertProviderRow, registerKeyRow } from './support/key-rows.js';
 import { expectedVerdict, loadVectors, type WycheproofFile, type WycheproofTest } from './support/wycheproof.js';
 
 interface RsaJwk {
@@ -51,21 +52,12 @@ const tally = { valid: 0, invalid: 0, acceptable: 0 };
 
 async function registerKey(alg: string, jwk: RsaJwk): Promise<number> {
   const kid = `wycheproof-${++keyCounter}`;
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO auth.keys (provider_id, kid, alg, public_jwk, thumbprint) VALUES ($1, $2, $3, $4, $2) RETURNING id`,
-    [providerId, kid, alg, JSON.stringify(jwk)],
-  );
-  const id = rows[0]!.id;
-  await db.pool.query('SELECT auth._register_rsa_key($1, $2, $3::jsonb)', [id, alg, JSON.stringify(jwk)]);
-  return id;
+  return registerKeyRow(db.pool, { providerId, kid, alg, jwk: { ...jwk }, family: 'rsa' });
 }
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO auth.providers (name, issuer) VALUES ('wycheproof', 'https://wycheproof.test') RETURNING id`,
-  );
-  providerId = rows[0]!.id;
+  providerId = await insertProviderRow(db.pool, 'wycheproof');
 });
 afterAll(async () => {
   await db?.drop();

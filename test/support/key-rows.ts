@@ -27,3 +27,11 @@ export async function registerKeyRow(
     client.release();
   }
 }
+
+/** Inserts a bare provider row (no keys, no JWKS) for keys registered with registerKeyRow; its id. */
+export async function insertProviderRow(pool: pg.Pool, name: string, issuer = `https://${name}.test`): Promise<number> {
+  const { rows } = await pool.query<{ id: string }>(
+    'INSERT INTO auth.providers (name, issuer) VALUES ($1, $2) RETURNING id', [name, issuer],
+  );
+  return Number(rows[0]!.id);
+}
