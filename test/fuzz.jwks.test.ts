@@ -12,8 +12,8 @@ import { addProvider } from '../src/providers/add.js';
 import { getProvider } from '../src/sync/state.js';
 import { syncProvider } from '../src/sync.js';
 import { authdb, expectOneLineError } from './support/cli.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { jwks, servedKey, startJwksServer, type JwksServer } from './support/jwks-server.js';
+import { type TestDatabase, withPoolClient } from './support/db.js';
+import { closeJwksFixture, jwks, type JwksServer, openJwksFixture, servedKey } from './support/jwks-server.js';
 
 const SEED = Number(process.env.AUTHDB_FUZZ_SEED ?? randomInt(2 ** 31));
 const ROUNDS = Number(process.env.AUTHDB_FUZZ_ROUNDS ?? 300);
@@ -48,30 +48,15 @@ const baseDocument = jwks(...base);
 let tokens: string[];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startJwksServer();
+  ({ db, server } = await openJwksFixture());
   server.set(PATH, { kind: 'json', body: baseDocument, maxAge: 600 });
-  const client = await db.pool.connect();
-  try {
-    await addProvider(client, { name: 'fuzz', issuer: ISSUER, jwksUrl: server.url(PATH), audiences: ['api'], fetch: { retries: 0 } });
-  } finally {
-    client.release();
-  }
+  await withPoolClient(db.pool, (client) =>
+    addProvider(client, { name: 'fuzz', issuer: ISSUER, jwksUrl: server.url(PATH), audiences: ['api'], fetch: { retries: 0 } }));
   tokens = await Promise.all(base.map((key) => key.sign({ iss: ISSUER, aud: 'api' })));
 });
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+afterAll(async () => closeJwksFixture({ db, server }));
 
-async function withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.pool.connect();
-  try {
-    return await work(client);
-  } finally {
-    client.release();
-  }
-}
+const withClient = <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => withPoolClient(db.pool, work);
 
 /** Every stored byte of the provider's keys: key rows and their precomputed material. */
 async function snapshot(): Promise<string> {

@@ -9,20 +9,14 @@ import { parseKeySet } from '../src/jwks/parse.js';
 import { getProvider } from '../src/sync/state.js';
 import { syncProvider } from '../src/sync.js';
 import { authdb, jsonOutput } from './support/cli.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { jwks, servedKey, startJwksServer, type JwksServer, type ServedKey } from './support/jwks-server.js';
+import { type TestDatabase, withPoolClient } from './support/db.js';
+import { closeJwksFixture, jwks, type JwksServer, openJwksFixture, type ServedKey, servedKey } from './support/jwks-server.js';
 
 let db: TestDatabase;
 let server: JwksServer;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startJwksServer();
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+beforeAll(async () => ({ db, server } = await openJwksFixture()));
+afterAll(async () => closeJwksFixture({ db, server }));
 
 const standard = (bytes: Buffer) => bytes.toString('base64'); // '+', '/' and '=' padding
 const withLeadingZero = (member: unknown) => Buffer.concat([Buffer.alloc(1), Buffer.from(member as string, 'base64url')]);
@@ -44,14 +38,7 @@ async function verify(token: string): Promise<string> {
   }
 }
 
-async function withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.pool.connect();
-  try {
-    return await work(client);
-  } finally {
-    client.release();
-  }
-}
+const withClient = <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => withPoolClient(db.pool, work);
 
 const sync = (name: string) => withClient(async (client) => syncProvider(client, await getProvider(client, name), { force: true }));
 

@@ -7,40 +7,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addProvider, type AddProviderOptions } from '../src/providers/add.js';
 import { listProviders, removeProvider } from '../src/providers/registry.js';
 import { startAuthdb } from './support/cli.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { ED25519_CERT, ED25519_CERT_PRIVATE_KEY, jwks, servedKey, startJwksServer, type JwksServer } from './support/jwks-server.js';
+import { type TestDatabase, withPoolClient } from './support/db.js';
+import { closeJwksFixture, ED25519_CERT, ED25519_CERT_PRIVATE_KEY, jwks, type JwksServer, openJwksFixture, servedKey } from './support/jwks-server.js';
 
 let db: TestDatabase;
 let server: JwksServer;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startJwksServer();
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+beforeAll(async () => ({ db, server } = await openJwksFixture()));
+afterAll(async () => closeJwksFixture({ db, server }));
 
 const FAST = { timeoutMs: 1500, connectTimeoutMs: 1000, retries: 1, backoffMs: 20 };
 
-async function add(options: AddProviderOptions) {
-  const client = await db.pool.connect();
-  try {
-    return await addProvider(client, { fetch: FAST, ...options });
-  } finally {
-    client.release();
-  }
-}
+const add = (options: AddProviderOptions) => withPoolClient(db.pool, (client) => addProvider(client, { fetch: FAST, ...options }));
 
-async function withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.pool.connect();
-  try {
-    return await work(client);
-  } finally {
-    client.release();
-  }
-}
+const withClient = <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => withPoolClient(db.pool, work);
 
 async function providerCount(name: string): Promise<number> {
   const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM auth.providers WHERE name = $1', [name]);

@@ -9,33 +9,21 @@ import { addProvider, type AddProviderOptions } from '../src/providers/add.js';
 import { getProvider } from '../src/sync/state.js';
 import { syncProvider } from '../src/sync.js';
 import { authdb, expectOneLineError, jsonOutput, startAuthdb } from './support/cli.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { jwks, servedKey, startJwksServer, type JwksServer, type ServedKey } from './support/jwks-server.js';
+import { createTestDatabase, type TestDatabase, withPoolClient } from './support/db.js';
+import { closeJwksFixture, jwks, type JwksServer, openJwksFixture, type ServedKey, servedKey } from './support/jwks-server.js';
 
 let db: TestDatabase;
 let server: JwksServer;
 let counter = 0;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startJwksServer();
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+beforeAll(async () => ({ db, server } = await openJwksFixture()));
+afterAll(async () => closeJwksFixture({ db, server }));
 
 const FAST = { timeoutMs: 1500, connectTimeoutMs: 1000, retries: 2, backoffMs: 20 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function withClient<T>(target: TestDatabase, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await target.pool.connect();
-  try {
-    return await work(client);
-  } finally {
-    client.release();
-  }
-}
+const withClient = <T>(target: TestDatabase, work: (client: pg.PoolClient) => Promise<T>): Promise<T> =>
+  withPoolClient(target.pool, work);
 
 /** A provider served at its own path with `key`, registered (and synced once) through the library. */
 async function newProvider(key: ServedKey, options: Partial<AddProviderOptions> & { target?: TestDatabase; maxAge?: number } = {}) {

@@ -4,32 +4,19 @@ import type pg from 'pg';
 import { addProvider } from '../src/providers/add.js';
 import { getProvider } from '../src/sync/state.js';
 import { syncProvider, syncProviders, type SyncResult } from '../src/sync.js';
-import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
-import { jwks, servedKey, startJwksServer, type JwksServer } from './support/jwks-server.js';
+import { pgError, type TestDatabase, withPoolClient } from './support/db.js';
+import { closeJwksFixture, jwks, type JwksServer, openJwksFixture, servedKey } from './support/jwks-server.js';
 
 let db: TestDatabase;
 let server: JwksServer;
 let counter = 0;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  server = await startJwksServer();
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+beforeAll(async () => ({ db, server } = await openJwksFixture()));
+afterAll(async () => closeJwksFixture({ db, server }));
 
 const FAST = { timeoutMs: 1500, connectTimeoutMs: 1000, retries: 2, backoffMs: 20 };
 
-async function withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.pool.connect();
-  try {
-    return await work(client);
-  } finally {
-    client.release();
-  }
-}
+const withClient = <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => withPoolClient(db.pool, work);
 
 /** A provider served at its own path, registered with the given first key set. */
 async function newProvider(keys: ReturnType<typeof jwks>, options: { grace?: number } = {}) {

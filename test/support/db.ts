@@ -60,6 +60,16 @@ export async function inRolledBackTransaction<T>(pool: pg.Pool, fn: (client: pg.
   }
 }
 
+/** Runs `work` on a client checked out of `pool`, and releases it. */
+export async function withPoolClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    return await work(client);
+  } finally {
+    client.release();
+  }
+}
+
 /**
  * Runs `fn` on a pooled connection and hands it back clean: any open transaction rolled back, the
  * role reset and a session-scoped identity ended, so the next test never inherits one.

@@ -6,6 +6,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
+import { createTestDatabase, type TestDatabase } from './db.js';
 
 export type Behaviour =
   | { kind: 'json'; body: unknown; etag?: string; maxAge?: number; status?: number }
@@ -201,3 +202,18 @@ export const jwks = (...keys: (ServedKey | Record<string, unknown>)[]): { keys: 
 export const ED25519_CERT =
   'MIIBQDCB86ADAgECAhR+Qx7yENLxGvWklBSOyd9PAgyHuzAFBgMrZXAwFjEUMBIGA1UEAwwLYXV0aGRiIHRlc3QwHhcNMjYxMTIzMDkzNjI5WhcNMzYxMTIwMDkzNjI5WjAWMRQwEgYDVQQDDAthdXRoZGIgdGVzdDAqMAUGAytlcAMhANuFGikbmcrzksjClGh+zPoG4pMzAhhFalbIWY0dqI04o1MwUTAdBgNVHQ4EFgQUll8kFQstVQWlo0K9rhmbfTGSt5MwHwYDVR0jBBgwFoAUll8kFQstVQWlo0K9rhmbfTGSt5MwDwYDVR0TAQH/BAUwAwEB/zAFBgMrZXADQQB+3DMjwR3I1F3aiyEaULfOzpeIhdRXcW8yPd+bbSgtIxx6Doq7w/O2lhXPxrSeCzCqj5At539dewB+TRFEIoYP';
 export const ED25519_CERT_PRIVATE_KEY = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMT1plipnHd2onY87ij5V1zRkITojZSiqG07RDgZnyMG\n-----END PRIVATE KEY-----\n';
+
+/** What the JWKS sync tests start with: a migrated test database and a JWKS server on loopback. */
+export interface JwksFixture {
+  db: TestDatabase;
+  server: JwksServer;
+}
+
+export async function openJwksFixture(): Promise<JwksFixture> {
+  return { db: await createTestDatabase(), server: await startJwksServer() };
+}
+
+export async function closeJwksFixture(fixture: Partial<JwksFixture>): Promise<void> {
+  await fixture.server?.close();
+  await fixture.db?.drop();
+}
