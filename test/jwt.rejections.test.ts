@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { base64url, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { rawToken, TestIssuer } from './support/tokens.js';
+import { rawToken, TestIssuer, verdictOf } from './support/tokens.js';
 
 let db: TestDatabase;
 let idp: TestIssuer;
@@ -19,18 +19,7 @@ beforeAll(async () => {
 afterAll(async () => db?.drop());
 
 /** The rejection code auth.verify raises for this token, or 'accepted'. */
-async function verdict(token: string): Promise<string> {
-  try {
-    await db.pool.query('SELECT auth.verify($1)', [token]);
-    return 'accepted';
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    expect(e.code).toBe('28000');
-    const match = /^jwt rejected: ([a-z_]+)$/.exec(e.message);
-    expect(match, e.message).not.toBeNull();
-    return match![1]!;
-  }
-}
+const verdict = (token: string): Promise<string> => verdictOf(db.pool, token);
 
 /** A token signed by hand with the idp's HS256 secret (for payloads jose refuses to produce). */
 function hsSigned(header: string | object, payload: string | object): string {

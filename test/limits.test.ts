@@ -10,7 +10,7 @@ import { getProvider } from '../src/sync/state.js';
 import { syncProvider } from '../src/sync.js';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 import { jwks, servedKey, startJwksServer, type JwksServer } from './support/jwks-server.js';
-import { rawToken, TestIssuer } from './support/tokens.js';
+import { rawToken, TestIssuer, verdictOf } from './support/tokens.js';
 
 let db: TestDatabase;
 let counter = 0;
@@ -39,16 +39,7 @@ function modulus(bits: number): string {
 }
 
 /** The rejection code auth.verify raises for this token, or 'accepted'. */
-async function verdict(token: string): Promise<string> {
-  try {
-    await db.pool.query('SELECT auth.verify($1)', [token]);
-    return 'accepted';
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    expect(e.code, e.message).toBe('28000');
-    return /^jwt rejected: ([a-z_]+)$/.exec(e.message)?.[1] ?? e.message;
-  }
-}
+const verdict = (token: string): Promise<string> => verdictOf(db.pool, token);
 
 describe('RSA key size: at most the provider’s max_rsa_bits (default 4096), opt-in up to 8192', () => {
   it('refuses a 4097-bit and an 8192-bit key at the default, with SQLSTATE 54000 and a hint', async () => {

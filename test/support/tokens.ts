@@ -3,6 +3,7 @@
 import { createSecretKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { base64url, exportJWK, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
 import type pg from 'pg';
+import { expect } from 'vitest';
 
 export type Alg = 'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512'
   | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
@@ -81,6 +82,23 @@ export class TestIssuer {
     const kid = 'hs256-default';
     if (!this.keys.has(kid)) await this.addKey('HS256', kid);
     return this.sign(kid, overrides);
+  }
+}
+
+/**
+ * The rejection code auth.verify raises for `token` on `pool`, or 'accepted'. A failure other than
+ * SQLSTATE 28000 `jwt rejected: CODE` fails the calling test.
+ */
+export async function verdictOf(pool: pg.Pool, token: string): Promise<string> {
+  try {
+    await pool.query('SELECT auth.verify($1)', [token]);
+    return 'accepted';
+  } catch (error) {
+    const e = error as { code?: string; message: string };
+    expect(e.code, e.message).toBe('28000');
+    const match = /^jwt rejected: ([a-z_]+)$/.exec(e.message);
+    expect(match, e.message).not.toBeNull();
+    return match![1]!;
   }
 }
 
