@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor } from '../src/index.js';
 import { authdb, jsonOutput, REPO_ROOT } from './support/cli.js';
-import { createTestDatabase, inRolledBackTransaction, type TestDatabase } from './support/db.js';
+import { createTestDatabase, dropRoles, inRolledBackTransaction, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 
 const ATTACKER = `doc_sp_${randomBytes(3).toString('hex')}_attacker`;
@@ -76,10 +76,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.pool.query(`DROP OWNED BY ${ATTACKER}`).catch(() => undefined);
   await db?.drop();
-  const admin = new pg.Client({ connectionString: inject('adminUrl') });
-  await admin.connect();
-  await admin.query(`DROP ROLE IF EXISTS ${ATTACKER}`);
-  await admin.end();
+  await dropRoles(ATTACKER);
 });
 
 describe('doctor and functions planted in public', () => {

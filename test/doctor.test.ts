@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runDoctor, withAuth, type DoctorFinding, type DoctorReport } from '../src/index.js';
 import { authdb, expectOneLineError, jsonOutput } from './support/cli.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { createTestDatabase, dropRoles, type TestDatabase } from './support/db.js';
 import { TEST_SCHEMA } from './support/schema.js';
 import { TestIssuer } from './support/tokens.js';
 
@@ -91,10 +91,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await broken?.pool.query(`REVOKE CREATE ON SCHEMA auth FROM anonymous; DROP OWNED BY ${P}_app, ${P}_bare, ${P}_reader, ${P}_conn`).catch(() => undefined);
   await Promise.all([healthy?.drop(), broken?.drop(), empty?.drop()]);
-  const admin = new pg.Client({ connectionString: inject('adminUrl') });
-  await admin.connect();
-  await admin.query(`DROP ROLE IF EXISTS ${P}_app; DROP ROLE IF EXISTS ${P}_bare; DROP ROLE IF EXISTS ${P}_reader; DROP ROLE IF EXISTS ${P}_conn`);
-  await admin.end();
+  await dropRoles(`${P}_app`, `${P}_bare`, `${P}_reader`, `${P}_conn`);
 });
 
 describe('authdb doctor', () => {
@@ -227,10 +224,7 @@ describe('authdb doctor', () => {
       expect(find(after, 'login_owns_auth', `${P}_dba`)).toBeUndefined();
     } finally {
       await db.drop();
-      const admin = new pg.Client({ connectionString: inject('adminUrl') });
-      await admin.connect();
-      await admin.query(`DROP ROLE IF EXISTS ${P}_dba; DROP ROLE IF EXISTS ${P}_owner`);
-      await admin.end();
+      await dropRoles(`${P}_dba`, `${P}_owner`);
     }
   });
 

@@ -2,10 +2,9 @@
 // `provider add|update`, and `sync-jwks` pruning, through the built binary against a real Postgres:
 // what each prints (people and --json), and its errors (unknown provider exit 1, bad values exit 2).
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authdb, expectOneLineError, jsonOutput, type CliResult } from './support/cli.js';
-import { adminUrl, createTestDatabase, type TestDatabase } from './support/db.js';
+import { createTestDatabase, dropRoles, type TestDatabase } from './support/db.js';
 import { jwks, servedKey, startJwksServer, type JwksServer } from './support/jwks-server.js';
 import { TestIssuer } from './support/tokens.js';
 
@@ -32,10 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await db?.drop();
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  await admin.query(`DROP ROLE IF EXISTS ${OTHER}`);
-  await admin.end();
+  await dropRoles(OTHER);
 });
 
 const run = (args: string[]): Promise<CliResult> => authdb([...args, '--database-url', db.url]);

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminUrl, createTestDatabase, inRolledBackTransaction, pgError, type TestDatabase } from './support/db.js';
+import { createTestDatabase, dropRoles, inRolledBackTransaction, pgError, type TestDatabase } from './support/db.js';
 import { qualifyQueries } from './support/schema.js';
 import { TestIssuer } from './support/tokens.js';
 
@@ -27,10 +27,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db?.drop();
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  await admin.query(`DROP ROLE IF EXISTS ${READER}`);
-  await admin.end();
+  await dropRoles(READER);
 });
 
 /** The outcome of auth.verify on a pooled connection: the sub, or the rejection code and DETAIL. */

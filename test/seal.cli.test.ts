@@ -2,8 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authdb, expectOneLineError, jsonOutput } from './support/cli.js';
-import pg from 'pg';
-import { adminUrl, createTestDatabase, type TestDatabase } from './support/db.js';
+import { createTestDatabase, dropRoles, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 
 let db: TestDatabase;
@@ -18,10 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db?.drop();
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  await admin.query(`DROP ROLE IF EXISTS ${OTHER}`);
-  await admin.end();
+  await dropRoles(OTHER);
 });
 
 const generation = async () => Number((await db.pool.query('SELECT generation FROM auth.seal_secret')).rows[0].generation);

@@ -2,11 +2,10 @@
 // templates (owner, tenant, restrictive) and by hand-written policies, row-level security off, a
 // missing grant, default deny, --key (single and composite), --token, --json, and its errors.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WhyReport } from '../src/why/index.js';
 import { authdb, expectOneLineError, jsonOutput } from './support/cli.js';
-import { adminUrl, createTestDatabase, type TestDatabase } from './support/db.js';
+import { createTestDatabase, dropRoles, type TestDatabase } from './support/db.js';
 import { TEST_SCHEMA } from './support/schema.js';
 import { TestIssuer } from './support/tokens.js';
 
@@ -62,10 +61,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db?.drop();
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  await admin.query(`DROP ROLE IF EXISTS ${OWNER}`);
-  await admin.end();
+  await dropRoles(OWNER);
 });
 
 const why = (...args: string[]) => authdb(['why', '--database-url', db.url, ...args]);

@@ -2,11 +2,10 @@
 // functions they call; the DBA runs `why` as a superuser. Nothing the owner wrote may run with the
 // DBA's rights, leave anything behind, or let anyone else make an identity without a token.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WhyReport } from '../src/why/index.js';
 import { authdb, jsonOutput } from './support/cli.js';
-import { adminUrl, createTestDatabase, inRolledBackTransaction, type TestDatabase } from './support/db.js';
+import { createTestDatabase, dropRoles, inRolledBackTransaction, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 
 let db: TestDatabase;
@@ -79,11 +78,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db?.drop();
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  await admin.query(`DROP ROLE IF EXISTS ${OWNER}`);
-  await admin.query(`DROP ROLE IF EXISTS ${MEMBER}`);
-  await admin.end();
+  await dropRoles(OWNER, MEMBER);
 });
 
 const isSuperuser = async () => (await db.pool.query('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [OWNER])).rows[0].rolsuper as boolean;

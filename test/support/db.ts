@@ -48,6 +48,11 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   };
 }
 
+/** Drops roles a test created (they are cluster-wide, so they outlive the test's database). */
+export async function dropRoles(...roles: string[]): Promise<void> {
+  await adminQuery(roles.map((role) => `DROP ROLE IF EXISTS ${role}`).join('; '));
+}
+
 /** Runs `fn` inside a transaction that is always rolled back. */
 export async function inRolledBackTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
