@@ -184,6 +184,20 @@ BEGIN
 END
 $$;
 
+-- The one write behind auth.revoke_token and auth.revoke_session: an entry of `p_kind` for the
+-- provider's `p_claim` value (checked by auth._revocation_value); revoking the same value again
+-- moves only revoked_at, to now.
+CREATE OR REPLACE FUNCTION auth._revoke_claim(p_provider text, p_kind text, p_claim text, p_value text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+  INSERT INTO auth.revocations AS r (provider_id, kind, value)
+  VALUES (auth._revocation_provider(p_provider), p_kind, auth._revocation_value(p_claim, p_value))
+  ON CONFLICT (provider_id, value, kind) DO UPDATE SET revoked_at = now();
+END
+$$;
+
 -- auth.revoke_token(provider, jti): owner only. The provider's tokens with that `jti` are rejected.
 CREATE OR REPLACE FUNCTION auth.revoke_token(provider text, jti text)
 RETURNS void
@@ -191,9 +205,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  INSERT INTO auth.revocations AS r (provider_id, kind, value)
-  VALUES (auth._revocation_provider(revoke_token.provider), 'token', auth._revocation_value('jti', revoke_token.jti))
-  ON CONFLICT (provider_id, value, kind) DO UPDATE SET revoked_at = now();
+  PERFORM auth._revoke_claim(revoke_token.provider, 'token', 'jti', revoke_token.jti);
 END
 $$;
 
@@ -205,9 +217,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  INSERT INTO auth.revocations AS r (provider_id, kind, value)
-  VALUES (auth._revocation_provider(revoke_session.provider), 'session', auth._revocation_value('sid', revoke_session.sid))
-  ON CONFLICT (provider_id, value, kind) DO UPDATE SET revoked_at = now();
+  PERFORM auth._revoke_claim(revoke_session.provider, 'session', 'sid', revoke_session.sid);
 END
 $$;
 
