@@ -446,6 +446,23 @@ async function refuseTakenSchema(client: pg.ClientBase): Promise<void> {
   }
 }
 
+/** What `migrate up` and `migrate down` report: the migrations they ran and the installation after them. */
+async function migrateResult(
+  client: pg.ClientBase,
+  migrations: string[],
+  functions: { updated: boolean; dropped: string[] },
+  rest: Pick<MigrateResult, 'droppedDependents' | 'warnings'>,
+): Promise<MigrateResult> {
+  return {
+    schema: schemaOf(client),
+    migrations,
+    functionsUpdated: functions.updated,
+    version: (await installedState(client))?.version ?? null,
+    droppedFunctions: functions.dropped,
+    ...rest,
+  };
+}
+
 export async function migrateUp(caller: pg.ClientBase, logOrOptions?: Log | MigrateOptions): Promise<MigrateResult> {
   const { log = quiet, lockTimeoutSeconds = DEFAULT_LOCK_TIMEOUT_SECONDS, schema } = options(logOrOptions);
   return withPinnedSearchPath(caller, async () => {
@@ -460,15 +477,7 @@ export async function migrateUp(caller: pg.ClientBase, logOrOptions?: Log | Migr
       const functions = await installFunctions(client, log);
       const warnings = await roleMembershipWarnings(client);
       for (const warning of warnings) log(`warning: ${warning}`);
-      return {
-        schema: schemaOf(client),
-        migrations,
-        functionsUpdated: functions.updated,
-        version: (await installedState(client))?.version ?? null,
-        droppedFunctions: functions.dropped,
-        droppedDependents: [],
-        warnings,
-      };
+      return migrateResult(client, migrations, functions, { droppedDependents: [], warnings });
     });
   });
 }
@@ -550,15 +559,7 @@ export async function migrateDown(caller: pg.ClientBase, count = 1, logOrOptions
       const state = await installedState(client);
       if (state) await client.query("UPDATE auth.installation SET functions_sha256 = ''");
       const functions = state ? await installFunctions(client, log) : { updated: false, dropped: [] };
-      return {
-        schema: schemaOf(client),
-        migrations,
-        functionsUpdated: functions.updated,
-        version: (await installedState(client))?.version ?? null,
-        droppedFunctions: functions.dropped,
-        droppedDependents: dependents,
-        warnings: [],
-      };
+      return migrateResult(client, migrations, functions, { droppedDependents: dependents, warnings: [] });
     });
   });
 }
