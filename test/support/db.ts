@@ -55,14 +55,14 @@ export async function dropRoles(...roles: string[]): Promise<void> {
 
 /** Runs `fn` inside a transaction that is always rolled back. */
 export async function inRolledBackTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    return await fn(client);
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
-  }
+  return withPoolClient(pool, async (client) => {
+    try {
+      await client.query('BEGIN');
+      return await fn(client);
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+    }
+  });
 }
 
 /** Runs `work` on a client checked out of `pool`, and releases it. */
@@ -80,14 +80,14 @@ export async function withPoolClient<T>(pool: pg.Pool, work: (client: pg.PoolCli
  * role reset and a session-scoped identity ended, so the next test never inherits one.
  */
 export async function withCleanConnection<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    await client.query('RESET ROLE; SELECT auth.reset()').catch(() => undefined);
-    client.release();
-  }
+  return withPoolClient(pool, async (client) => {
+    try {
+      return await fn(client);
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      await client.query('RESET ROLE; SELECT auth.reset()').catch(() => undefined);
+    }
+  });
 }
 
 /** The SQLSTATE and message of the error `promise` rejects with; fails when it resolves. */
