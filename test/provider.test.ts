@@ -8,7 +8,7 @@ import { addProvider, type AddProviderOptions } from '../src/providers/add.js';
 import { listProviders, removeProvider } from '../src/providers/registry.js';
 import { startAuthdb } from './support/cli.js';
 import { type TestDatabase, withPoolClient } from './support/db.js';
-import { closeJwksFixture, ED25519_CERT, ED25519_CERT_PRIVATE_KEY, jwks, type JwksServer, openJwksFixture, servedKey } from './support/jwks-server.js';
+import { closeJwksFixture, ED25519_CERT, ED25519_CERT_PRIVATE_KEY, FAST_FETCH, jwks, type JwksServer, openJwksFixture, servedKey } from './support/jwks-server.js';
 
 let db: TestDatabase;
 let server: JwksServer;
@@ -16,7 +16,7 @@ let server: JwksServer;
 beforeAll(async () => ({ db, server } = await openJwksFixture()));
 afterAll(async () => closeJwksFixture({ db, server }));
 
-const FAST = { timeoutMs: 1500, connectTimeoutMs: 1000, retries: 1, backoffMs: 20 };
+const FAST = { ...FAST_FETCH, retries: 1 };
 
 const add = (options: AddProviderOptions) => withPoolClient(db.pool, (client) => addProvider(client, { fetch: FAST, ...options }));
 

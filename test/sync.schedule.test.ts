@@ -10,7 +10,7 @@ import { getProvider } from '../src/sync/state.js';
 import { syncProvider } from '../src/sync.js';
 import { authdb, expectOneLineError, jsonOutput, startAuthdb } from './support/cli.js';
 import { createTestDatabase, type TestDatabase, withPoolClient } from './support/db.js';
-import { closeJwksFixture, jwks, type JwksServer, openJwksFixture, type ServedKey, servedKey } from './support/jwks-server.js';
+import { closeJwksFixture, FAST_FETCH, jwks, type JwksServer, openJwksFixture, servedKey, type ServedKey } from './support/jwks-server.js';
 
 let db: TestDatabase;
 let server: JwksServer;
@@ -19,7 +19,6 @@ let counter = 0;
 beforeAll(async () => ({ db, server } = await openJwksFixture()));
 afterAll(async () => closeJwksFixture({ db, server }));
 
-const FAST = { timeoutMs: 1500, connectTimeoutMs: 1000, retries: 2, backoffMs: 20 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const withClient = <T>(target: TestDatabase, work: (client: pg.PoolClient) => Promise<T>): Promise<T> =>
@@ -33,12 +32,12 @@ async function newProvider(key: ServedKey, options: Partial<AddProviderOptions> 
   const issuer = `https://${name}.test`;
   const { target = db, maxAge = 600, ...rest } = options;
   server.set(path, { kind: 'json', body: jwks(key), etag: `"${name}-1"`, maxAge });
-  await withClient(target, (client) => addProvider(client, { name, issuer, jwksUrl: server.url(path), audiences: ['api'], fetch: FAST, ...rest }));
+  await withClient(target, (client) => addProvider(client, { name, issuer, jwksUrl: server.url(path), audiences: ['api'], fetch: FAST_FETCH, ...rest }));
   return { name, path, issuer };
 }
 
 const sync = (name: string, force = false) =>
-  withClient(db, async (client) => syncProvider(client, await getProvider(client, name), { force, fetch: FAST }));
+  withClient(db, async (client) => syncProvider(client, await getProvider(client, name), { force, fetch: FAST_FETCH }));
 
 async function dueIn(name: string, target = db): Promise<number> {
   const { rows } = await target.pool.query(

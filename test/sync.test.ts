@@ -5,7 +5,7 @@ import { addProvider } from '../src/providers/add.js';
 import { getProvider } from '../src/sync/state.js';
 import { syncProvider, syncProviders, type SyncResult } from '../src/sync.js';
 import { pgError, type TestDatabase, withPoolClient } from './support/db.js';
-import { closeJwksFixture, jwks, type JwksServer, openJwksFixture, servedKey } from './support/jwks-server.js';
+import { closeJwksFixture, FAST_FETCH, jwks, type JwksServer, openJwksFixture, servedKey } from './support/jwks-server.js';
 
 let db: TestDatabase;
 let server: JwksServer;
@@ -14,7 +14,6 @@ let counter = 0;
 beforeAll(async () => ({ db, server } = await openJwksFixture()));
 afterAll(async () => closeJwksFixture({ db, server }));
 
-const FAST = { timeoutMs: 1500, connectTimeoutMs: 1000, retries: 2, backoffMs: 20 };
 
 const withClient = <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => withPoolClient(db.pool, work);
 
@@ -26,13 +25,13 @@ async function newProvider(keys: ReturnType<typeof jwks>, options: { grace?: num
   const issuer = `https://${name}.test`;
   server.set(path, { kind: 'json', body: keys, etag: `"${name}-v1"`, maxAge: 600 });
   await withClient((client) =>
-    addProvider(client, { name, issuer, jwksUrl: server.url(path), audiences: ['api'], graceSeconds: options.grace, fetch: FAST }),
+    addProvider(client, { name, issuer, jwksUrl: server.url(path), audiences: ['api'], graceSeconds: options.grace, fetch: FAST_FETCH }),
   );
   return { name, path, issuer };
 }
 
 const sync = (name: string, force = true): Promise<SyncResult> =>
-  withClient(async (client) => syncProvider(client, await getProvider(client, name), { force, fetch: FAST }));
+  withClient(async (client) => syncProvider(client, await getProvider(client, name), { force, fetch: FAST_FETCH }));
 
 async function verify(token: string): Promise<{ ok: true; sub: string } | { ok: false; message: string }> {
   try {
@@ -201,12 +200,12 @@ describe('conditional requests and scheduling', () => {
   it('sync of due providers only; --force takes every provider', async () => {
     const key = servedKey('due');
     const { name } = await newProvider(jwks(key));
-    const notDue = await withClient((client) => syncProviders(client, { fetch: FAST }));
+    const notDue = await withClient((client) => syncProviders(client, { fetch: FAST_FETCH }));
     expect(notDue.map((r) => r.provider)).not.toContain(name);
     await db.pool.query("UPDATE auth.providers SET next_refresh_at = now() - interval '1 second' WHERE name = $1", [name]);
-    const due = await withClient((client) => syncProviders(client, { fetch: FAST }));
+    const due = await withClient((client) => syncProviders(client, { fetch: FAST_FETCH }));
     expect(due.map((r) => r.provider)).toContain(name);
-    const forced = await withClient((client) => syncProviders(client, { force: true, fetch: FAST }));
+    const forced = await withClient((client) => syncProviders(client, { force: true, fetch: FAST_FETCH }));
     expect(forced.length).toBeGreaterThanOrEqual(counter - 1);
   });
 });

@@ -203,6 +203,9 @@ export const ED25519_CERT =
   'MIIBQDCB86ADAgECAhR+Qx7yENLxGvWklBSOyd9PAgyHuzAFBgMrZXAwFjEUMBIGA1UEAwwLYXV0aGRiIHRlc3QwHhcNMjYxMTIzMDkzNjI5WhcNMzYxMTIwMDkzNjI5WjAWMRQwEgYDVQQDDAthdXRoZGIgdGVzdDAqMAUGAytlcAMhANuFGikbmcrzksjClGh+zPoG4pMzAhhFalbIWY0dqI04o1MwUTAdBgNVHQ4EFgQUll8kFQstVQWlo0K9rhmbfTGSt5MwHwYDVR0jBBgwFoAUll8kFQstVQWlo0K9rhmbfTGSt5MwDwYDVR0TAQH/BAUwAwEB/zAFBgMrZXADQQB+3DMjwR3I1F3aiyEaULfOzpeIhdRXcW8yPd+bbSgtIxx6Doq7w/O2lhXPxrSeCzCqj5At539dewB+TRFEIoYP';
 export const ED25519_CERT_PRIVATE_KEY = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMT1plipnHd2onY87ij5V1zRkITojZSiqG07RDgZnyMG\n-----END PRIVATE KEY-----\n';
 
+/** Fetch settings that keep the sync tests quick against the loopback server (two retries, short waits). */
+export const FAST_FETCH = { timeoutMs: 1500, connectTimeoutMs: 1000, retries: 2, backoffMs: 20 };
+
 /** What the JWKS sync tests start with: a migrated test database and a JWKS server on loopback. */
 export interface JwksFixture {
   db: TestDatabase;
