@@ -1,16 +1,13 @@
 // The sealed identity (security model §2–§3): scopes, reset, expiry, and forged or copied settings.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgError, type TestDatabase, withCleanConnection } from './support/db.js';
-import { TestIssuer } from './support/tokens.js';
+import { pgError, type TestDatabase, withCleanConnection } from './support/db.js';
+import { databaseWithIssuer, TestIssuer } from './support/tokens.js';
 
 let db: TestDatabase;
 let issuer: TestIssuer;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  issuer = await TestIssuer.create(db.pool, 'idp');
-});
+beforeAll(async () => ({ db, issuer } = await databaseWithIssuer()));
 afterAll(async () => db?.drop());
 
 const withConnection = <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => withCleanConnection(db.pool, fn);

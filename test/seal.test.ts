@@ -5,16 +5,13 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { base64url } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgError, type TestDatabase, withCleanConnection } from './support/db.js';
-import { rawToken, TestIssuer } from './support/tokens.js';
+import { pgError, type TestDatabase, withCleanConnection } from './support/db.js';
+import { databaseWithIssuer, rawToken, TestIssuer } from './support/tokens.js';
 
 let db: TestDatabase;
 let issuer: TestIssuer;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  issuer = await TestIssuer.create(db.pool, 'idp');
-});
+beforeAll(async () => ({ db, issuer } = await databaseWithIssuer()));
 afterAll(async () => db?.drop());
 
 const withConnection = <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => withCleanConnection(db.pool, fn);

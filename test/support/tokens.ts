@@ -4,6 +4,7 @@ import { createSecretKey, generateKeyPairSync, randomBytes, type KeyObject } fro
 import { base64url, exportJWK, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
 import type pg from 'pg';
 import { expect } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './db.js';
 
 export type Alg = 'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512'
   | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
@@ -83,6 +84,12 @@ export class TestIssuer {
     if (!this.keys.has(kid)) await this.addKey('HS256', kid);
     return this.sign(kid, overrides);
   }
+}
+
+/** A new migrated test database with one issuer, `name`, registered in it. */
+export async function databaseWithIssuer(name = 'idp'): Promise<{ db: TestDatabase; issuer: TestIssuer }> {
+  const db = await createTestDatabase();
+  return { db, issuer: await TestIssuer.create(db.pool, name) };
 }
 
 /**
