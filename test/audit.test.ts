@@ -12,6 +12,7 @@ import { migrateUp } from '../src/migrate.js';
 import { pgError } from './support/db.js';
 import { DEBIAN_PG_BIN, debianPgUnavailable, runAsServerUserSync, serverTempDir, startDebianCluster, type DebianCluster } from '../tools/pg-cluster.js';
 import { rawToken, TestIssuer } from './support/tokens.js';
+import { createAppDatabase } from './support/server.js';
 
 const unavailable = debianPgUnavailable();
 if (unavailable && process.env.CI) throw new Error(`CI needs Debian's PostgreSQL 15: ${unavailable}`);
@@ -113,10 +114,7 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
         log_rotation_size: '0',
       },
     });
-    const bootstrap = new pg.Client({ connectionString: cluster.url() });
-    await bootstrap.connect();
-    await bootstrap.query('CREATE DATABASE app');
-    await bootstrap.end();
+    await createAppDatabase(cluster);
     const migrator = new pg.Client({ connectionString: cluster.url('app') });
     await migrator.connect();
     await migrateUp(migrator);

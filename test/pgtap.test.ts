@@ -16,6 +16,7 @@ import { qualify } from '../src/schema.js';
 import { DEBIAN_PG_BIN, debianPgUnavailable, startDebianCluster, type DebianCluster } from '../tools/pg-cluster.js';
 import { extensionDir } from './support/extension-dir.js';
 import { TEST_SCHEMA } from './support/schema.js';
+import { createAppDatabase } from './support/server.js';
 
 const PGTAP_DIR = fileURLToPath(new URL('./pgtap/', import.meta.url));
 /** The test files; names starting with `_` are included by the others (`\ir _setup.sql`). */
@@ -71,10 +72,7 @@ describe.skipIf(unavailable !== null)(`pgTAP unit tests of the SQL internals (sc
 
   beforeAll(async () => {
     cluster = await startDebianCluster();
-    const bootstrap = new pg.Client({ connectionString: cluster.url() });
-    await bootstrap.connect();
-    await bootstrap.query('CREATE DATABASE app');
-    await bootstrap.end();
+    await createAppDatabase(cluster);
     const client = new pg.Client({ connectionString: cluster.url('app') });
     await client.connect();
     try {

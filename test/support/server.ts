@@ -72,6 +72,17 @@ export async function startTestServer(): Promise<TestServer> {
   };
 }
 
+/** Creates the database `app` on a cluster a test started itself. */
+export async function createAppDatabase(cluster: { url(database?: string): string }): Promise<void> {
+  const bootstrap = new pg.Client({ connectionString: cluster.url() });
+  await bootstrap.connect();
+  try {
+    await bootstrap.query('CREATE DATABASE app');
+  } finally {
+    await bootstrap.end();
+  }
+}
+
 /** A primary with a migrated `app` database and a streaming hot standby made from it. */
 export interface StandbyPair {
   primary: PgCluster;
@@ -105,13 +116,7 @@ export async function createStandbyPair(options: {
   const major = requestedMajor();
   const binDir = major === undefined ? DEBIAN_PG_BIN : embeddedBinDir(major);
   const primary = await PgCluster.create({ binDir, settings: { wal_level: 'replica' } });
-  const setup = new pg.Client({ connectionString: primary.url() });
-  await setup.connect();
-  try {
-    await setup.query('CREATE DATABASE app');
-  } finally {
-    await setup.end();
-  }
+  await createAppDatabase(primary);
   const migrator = new pg.Client({ connectionString: primary.url('app') });
   await migrator.connect();
   try {
