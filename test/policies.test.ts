@@ -1,7 +1,8 @@
 // The RLS policy templates of sql/functions/85_policies.sql, with real rows and two users.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
+import { inTransaction } from '../src/transaction.js';
+import { createTestDatabase, pgError, type TestDatabase, withPoolClient } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 import { qualify } from '../src/schema.js';
 import { TEST_SCHEMA } from './support/schema.js';
@@ -13,20 +14,11 @@ let bob: string;
 
 /** Runs one statement as the token's user (anonymous without one), in its own committed transaction. */
 async function as(token: string | null, sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const client = await db.pool.connect();
-  try {
-    await client.query('BEGIN');
+  return withPoolClient(db.pool, (client) => inTransaction(client, async () => {
     await client.query(token ? 'SET LOCAL ROLE authenticated' : 'SET LOCAL ROLE anonymous');
     if (token) await client.query('SELECT auth.init($1)', [token]);
-    const result = await client.query(sql, params);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
+    return client.query(sql, params);
+  }));
 }
 
 const policiesOf = async (table: string) =>

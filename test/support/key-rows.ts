@@ -2,6 +2,8 @@
 // own checks, so that a family's validation is tested on its own: inserts the auth.keys row the
 // function expects and calls it, in one transaction (a refused key leaves nothing behind).
 import type pg from 'pg';
+import { inTransaction } from '../../src/transaction.js';
+import { withPoolClient } from './db.js';
 
 export type Family = 'ec' | 'okp' | 'rsa';
 
@@ -9,23 +11,15 @@ export async function registerKeyRow(
   pool: pg.Pool,
   key: { providerId: number; kid: string; alg: string; rowAlg?: string; jwk: Record<string, unknown>; family: Family },
 ): Promise<number> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return withPoolClient(pool, (client) => inTransaction(client, async () => {
     const { rows } = await client.query<{ id: string }>(
       `INSERT INTO auth.keys (provider_id, kid, alg, public_jwk, thumbprint) VALUES ($1, $2, $3, $4, $2) RETURNING id`,
       [key.providerId, key.kid, key.rowAlg ?? key.alg, JSON.stringify(key.jwk)],
     );
     const id = Number(rows[0]!.id);
     await client.query(`SELECT auth._register_${key.family}_key($1, $2, $3::jsonb)`, [id, key.alg, JSON.stringify(key.jwk)]);
-    await client.query('COMMIT');
     return id;
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
+  }));
 }
 
 /** Inserts a bare provider row (no keys, no JWKS) for keys registered with registerKeyRow; its id. */
