@@ -4,6 +4,7 @@ import { base64url, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { rawToken, TestIssuer, verdictOf } from './support/tokens.js';
+import { writeCacheSlot } from './support/vcache.js';
 
 let db: TestDatabase;
 let idp: TestIssuer;
@@ -207,12 +208,9 @@ describe('signatures', () => {
     const client = await db.pool.connect();
     try {
       const digest = (await client.query(`SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex') AS d`, [forged])).rows[0].d as string;
-      const slot = parseInt(digest.slice(0, 2), 16) % 16;
       const keyId = (await client.query(`SELECT id FROM auth.keys WHERE kid = 'hs-main'`)).rows[0].id;
-      await client.query(`SELECT set_config($1, $2, false)`, [
-        `authdb.vcache_${slot}`,
-        `${digest}|${'ab'.repeat(32)}|${keyId}|{"sub":"mallory","iss":"${idp.issuer}","aud":"api","exp":9999999999}`,
-      ]);
+      await writeCacheSlot(client, Buffer.from(digest, 'hex'),
+        `${digest}|${'ab'.repeat(32)}|${keyId}|{"sub":"mallory","iss":"${idp.issuer}","aud":"api","exp":9999999999}`);
       const error = await client.query('SELECT auth.verify($1)', [forged]).catch((e: Error) => e);
       expect((error as Error).message).toBe('jwt rejected: bad_signature');
     } finally {

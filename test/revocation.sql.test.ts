@@ -3,12 +3,13 @@
 // cache of a backend that verified the token before, and for session identities — with
 // `jwt rejected: revoked`; a provider's maximum token age; pruning drops only dead entries; and only
 // the schema owner may revoke, prune or read the entries.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, dropRoles, inRolledBackTransaction, pgError, type TestDatabase } from './support/db.js';
 import { qualifyQueries } from './support/schema.js';
 import { TestIssuer } from './support/tokens.js';
+import { cacheSlot, tokenDigest, writeCacheSlot } from './support/vcache.js';
 
 let db: TestDatabase;
 let idp: TestIssuer;
@@ -49,9 +50,8 @@ async function clearRevocations(): Promise<void> {
 
 /** Whether this backend's verified-token cache holds `token` (the warm path will be taken). */
 async function cached(client: pg.ClientBase, token: string): Promise<boolean> {
-  const digest = createHash('sha256').update(token).digest();
-  const { rows } = await client.query('SELECT current_setting($1, true) AS entry', [`authdb.vcache_${digest[0]! % 16}`]);
-  return ((rows[0].entry ?? '') as string).startsWith(`${digest.toString('hex')}|`);
+  const digest = tokenDigest(token);
+  return (await cacheSlot(client, digest)).startsWith(`${digest.toString('hex')}|`);
 }
 
 describe('auth.revoke_subject', () => {
@@ -177,8 +177,8 @@ describe('the revocation epoch: a cached token is probed again after any write t
   const providerEpoch = async (): Promise<string> =>
     (await db.pool.query(`SELECT revocation_epoch::text AS e FROM auth.providers WHERE name = 'idp'`)).rows[0].e as string;
   const entryOf = async (client: pg.ClientBase, token: string): Promise<string> => {
-    const digest = createHash('sha256').update(token).digest();
-    return ((await client.query('SELECT current_setting($1, true) AS entry', [`authdb.vcache_${digest[0]! % 16}`])).rows[0].entry ?? '') as string;
+    const digest = tokenDigest(token);
+    return cacheSlot(client, digest);
   };
   const insertFay = `INSERT INTO auth.revocations (provider_id, kind, value, issued_before)
                      SELECT id, 'subject', 'fay', now() FROM auth.providers WHERE name = 'idp'`;
@@ -237,8 +237,8 @@ describe('the revocation epoch: a cached token is probed again after any write t
       await db.pool.query(`SELECT auth.revoke_subject('idp', 'hal')`);
       const forged = entry.replace(/\|\d+$/, `|${await providerEpoch()}`);
       expect(forged).not.toBe(entry);
-      const digest = createHash('sha256').update(token).digest();
-      await client.query('SELECT set_config($1, $2, false)', [`authdb.vcache_${digest[0]! % 16}`, forged]);
+      const digest = tokenDigest(token);
+      await writeCacheSlot(client, digest, forged);
       expect(await verify(token, client)).toMatchObject({ code: 'revoked' });
     } finally {
       client.release();

@@ -4,12 +4,12 @@
 // By default both run on Debian's PostgreSQL 15 server package and the replica is made with
 // pg_basebackup -R. In the version matrix (AUTHDB_TEST_PG_MAJOR) they run on that major's embedded
 // binaries, which lack pg_basebackup, so the replica starts from a cold copy of the primary instead.
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgError } from './support/db.js';
 import { createStandbyPair, destroyStandbyPair, type StandbyPair, standbySupport, waitForReplay } from './support/server.js';
 import { TestIssuer } from './support/tokens.js';
+import { cacheSlot, tokenDigest } from './support/vcache.js';
 
 const { major, available } = standbySupport('standby tests');
 
@@ -143,10 +143,8 @@ describe.skipIf(!available)('a streaming hot standby', () => {
       const cachedMs: number[] = [];
       for (const sub of ['dave', 'erin', 'frank']) {
         const token = await issuer.sign(edKid, { sub });
-        const digest = createHash('sha256').update(token).digest();
-        const slot = `authdb.vcache_${digest[0]! % 16}`;
-        const entry = async () =>
-          ((await client.query('SELECT current_setting($1, true) AS entry', [slot])).rows[0].entry ?? '') as string;
+        const digest = tokenDigest(token);
+        const entry = () => cacheSlot(client, digest);
         expect(await entry()).not.toContain(digest.toString('hex'));
         const first = await timed(token);
         firstMs.push(first.ms);

@@ -91,8 +91,12 @@ END
 $$;
 
 -- The verified-token cache: a token already verified in this backend costs a hash and a seal check,
--- not a signature check (design, performance model). Sixteen direct-mapped slots in session
--- settings `authdb.vcache_<n>`, each `<sha256 of token, hex>|<seal>|<key id>|<revocation epoch>`.
+-- not a signature check (design, performance model). Sixteen direct-mapped slots, kept in
+-- one session setting, `authdb.vcache`: the entries joined by ';', slot n (the digest's first octet
+-- mod 16) at position n + 1, each `<sha256 of token, hex>|<seal>|<key id>|<revocation epoch>` or
+-- empty. One setting, not one per slot: PostgreSQL 15 and older sort the whole list of settings
+-- each time a backend sets a name it has not seen (about 700,000 instructions, 0.3 ms), which a
+-- setting per slot paid for each of a young backend's first sixteen tokens (docs/performance.md).
 --
 -- An entry holds nothing personal (docs/security.md §10): later SQL on the connection can read
 -- the settings, so the claims are not kept; a hit decodes them again from the presented token,
@@ -106,11 +110,12 @@ $$;
 -- claims and the maximum token age are checked again, and revocations whenever one was written
 -- since the entry was sealed, so revocation and expiry are immediate.
 
-CREATE OR REPLACE FUNCTION auth._vcache_slot(p_digest bytea)
-RETURNS text
+-- The slot of a token's digest, as its position in `authdb.vcache`: 1 to 16.
+CREATE OR REPLACE FUNCTION auth._vcache_position(p_digest bytea)
+RETURNS int
 LANGUAGE sql IMMUTABLE
 AS $$
-  SELECT 'authdb.vcache_' || (get_byte(p_digest, 0) % 16)::text
+  SELECT get_byte(p_digest, 0) % 16 + 1
 $$;
 
 -- What a cache entry's seal covers besides the entry itself.
@@ -129,12 +134,12 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
   v_hex   text := encode(p_digest, 'hex');
-  v_entry text := current_setting(auth._vcache_slot(p_digest), true);
+  v_entry text := split_part(current_setting('authdb.vcache', true), ';', auth._vcache_position(p_digest));
   v_seal  text;
   v_key   text;
   v_epoch text;
 BEGIN
-  IF v_entry IS NULL OR left(v_entry, 65) <> v_hex || '|' THEN
+  IF v_entry IS NULL OR left(v_entry, 65) <> v_hex || '|' THEN  -- NULL: no cache in this backend yet
     RETURN;
   END IF;
   v_seal := split_part(v_entry, '|', 2);
@@ -155,10 +160,13 @@ AS $$
 DECLARE
   v_hex   text := encode(p_digest, 'hex');
   v_entry text := v_hex || '|' || p_key_id::text || '|' || p_revocation_epoch::text;
+  -- the sixteen slots as they are (whatever else the setting holds is dropped), this one replaced
+  v_slots text[] := (string_to_array(coalesce(current_setting('authdb.vcache', true), ''), ';')
+                     || array_fill(''::text, ARRAY[16]))[1:16];
 BEGIN
-  PERFORM set_config(auth._vcache_slot(p_digest),
-                     v_hex || '|' || auth._seal('vcache', v_entry || '|' || auth._vcache_binding())
-                           || '|' || p_key_id::text || '|' || p_revocation_epoch::text,
-                     false);
+  v_slots[auth._vcache_position(p_digest)] :=
+    v_hex || '|' || auth._seal('vcache', v_entry || '|' || auth._vcache_binding())
+          || '|' || p_key_id::text || '|' || p_revocation_epoch::text;
+  PERFORM set_config('authdb.vcache', array_to_string(v_slots, ';'), false);
 END
 $$;
