@@ -14,7 +14,7 @@
 // The identity dies with the transaction. What the request's SQL may have left on the session —
 // temporary tables (with triggers) that would shadow the next request's tables, a session-level
 // SET ROLE or SET search_path (a request can COMMIT mid-way and run as the login role) — is undone
-// in the COMMIT round trip. Other settings and the verified-token cache (`authdb.vcache_*`) stay.
+// in the COMMIT round trip. Other settings and the verified-token cache (`authdb.vcache`) stay.
 import pg from 'pg';
 import { AuthdbError } from './errors.js';
 import { qualify } from './schema.js';
@@ -43,7 +43,7 @@ export class TransactionAbortedError extends AuthdbError {
 
 /**
  * Run after every request, in the COMMIT/ROLLBACK round trip, as the login role. No DISCARD ALL or
- * RESET ALL: they would also drop the per-backend verified-token cache (settings `authdb.vcache_*`).
+ * RESET ALL: they would also drop the per-backend verified-token cache (the setting `authdb.vcache`).
  * - CLOSE ALL: a WITH HOLD cursor outlives COMMIT (and would keep a temporary table in use);
  * - DISCARD TEMP: temporary tables, their triggers, temporary functions and types;
  * - RESET ROLE / RESET search_path: a session-level SET in a transaction that commits persists;

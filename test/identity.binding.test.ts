@@ -88,10 +88,10 @@ describe('a non-superuser schema owner serving a separate login', () => {
         const b = (await client.query(
           'SELECT pg_backend_pid() AS pid, extract(epoch FROM pg_postmaster_start_time())::text AS pm, inet_client_port() AS port',
         )).rows[0];
-        const head = `session|9999999999|${keyId}|`;
-        const rest = '0|{"sub":"alice"}';
+        const head = `s|9999999999|${keyId}`;
+        const body = 'alice||{"sub":"alice"}';
         // what 0.1 bound a session to when the owner could not see backend_start
-        const value = `${head}${seal(`${head}${b.pid}|${b.pm}/${b.port}|session|${rest}`)}|${rest}`;
+        const value = `${head}|${seal(`${head}|${b.pid}|${b.pm}/${b.port}|${body}`)}|${body}`;
         await client.query(`SELECT set_config('authdb.identity', $1, false)`, [value]);
         const outcome = await client.query('SELECT auth.user_id() AS sub').then((r) => r.rows[0].sub, (e: pg.DatabaseError) => e.code);
         expect(outcome, `pg_read_all_stats granted: ${grantStats}`).toBe(grantStats ? '28000' : null);

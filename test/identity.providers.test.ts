@@ -128,8 +128,8 @@ describe('the prefix is sealed with the identity', () => {
       await client.query('SET LOCAL ROLE authenticated');
       await client.query('SELECT auth.init($1)', [await tokenOf(second, 'alice')]);
       const value = (await client.query(`SELECT current_setting('authdb.identity') AS v`)).rows[0].v as string;
-      expect(value).toContain('|7|second:{');
-      await client.query(`SELECT set_config('authdb.identity', $1, true)`, [value.replace('|7|second:{', '|0|{')]);
+      expect(value).toContain('|second:alice|second:|{');
+      await client.query(`SELECT set_config('authdb.identity', $1, true)`, [value.replace('|second:alice|second:|{', '|alice||{')]);
       await expect(client.query('SELECT auth.user_id()')).rejects.toThrow(/seal does not match/);
     } finally {
       await client.query('ROLLBACK');

@@ -55,6 +55,21 @@ describe('transaction scope (the default)', () => {
     });
   });
 
+  it('keeps a sub and claims holding the setting\'s separator and escape characters exactly', async () => {
+    const sub = 'auth0|abc%7C%25|';
+    const claims = { sub, note: 'a|b \\| \\u007c %7C', list: ['|', '%'] };
+    await withConnection(async (client) => {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL ROLE authenticated');
+      await client.query('SELECT auth.init($1)', [await issuer.hs256(claims)]);
+      const row = (await client.query('SELECT auth.user_id() AS id, auth.session() AS claims, auth.has_claim($1, $2) AS has', ['list', '|'])).rows[0];
+      expect(row.id).toBe(sub);
+      expect(row.claims).toMatchObject(claims);
+      expect(row.has).toBe(true);
+      await client.query('COMMIT');
+    });
+  });
+
   it('rejects an unknown scope', async () => {
     const error = await pgError(db.pool.query(`SELECT auth.init($1, 'forever')`, [await issuer.hs256()]));
     expect(error.code).toBe('22023');
@@ -106,10 +121,11 @@ describe('session scope', () => {
 describe('forged and copied settings never become an identity', () => {
   it('a value written with set_config raises, whatever its shape', async () => {
     const forgeries = [
-      `session||${'0'.repeat(64)}|{"sub":"mallory"}`,
-      `transaction|9999999999|${'ab'.repeat(32)}|{"sub":"mallory"}`,
+      `s||1|${'0'.repeat(64)}|mallory||{"sub":"mallory"}`,
+      `t|9999999999|1|1:${'ab'.repeat(32)}|mallory||{"sub":"mallory"}`,
       '{"sub":"mallory"}',
-      'session|||{"sub":"mallory"}',
+      's||||mallory||{"sub":"mallory"}',
+      `t|9999999999|1|1:${'ab'.repeat(32)}|mallory||{"sub":"mallory"}|extra`,
     ];
     for (const forged of forgeries) {
       await withConnection(async (client) => {
@@ -119,6 +135,17 @@ describe('forged and copied settings never become an identity', () => {
         const error = await pgError(client.query('SELECT auth.user_id()'));
         expect(error.code).toBe('28000');
         expect(error.message).toMatch(/seal/);
+      });
+    }
+  });
+
+  it('a value in the layout of 0.2 and earlier reads as no identity', async () => {
+    for (const old of [`transaction|9999999999|1|1:${'ab'.repeat(32)}|0|{"sub":"mallory"}`, `session||1|1:${'ab'.repeat(32)}|0|{"sub":"mallory"}`]) {
+      await withConnection(async (client) => {
+        await client.query('BEGIN');
+        await client.query('SET LOCAL ROLE authenticated');
+        await client.query(`SELECT set_config('authdb.identity', $1, true)`, [old]);
+        expect(await who(client)).toEqual({ sub: null, iss: null, jwt_sub: null });
       });
     }
   });
@@ -146,7 +173,7 @@ describe('forged and copied settings never become an identity', () => {
       await client.query('ROLLBACK');
       await client.query(`SELECT set_config('authdb.identity', $1, false)`, [value]);
       expect((await pgError(client.query('SELECT auth.user_id()'))).code).toBe('28000');
-      await client.query(`SELECT set_config('authdb.identity', $1, false)`, [value.replace(/^transaction/, 'session')]);
+      await client.query(`SELECT set_config('authdb.identity', $1, false)`, [value.replace(/^t\|/, 's|')]);
       expect((await pgError(client.query('SELECT auth.user_id()'))).code).toBe('28000');
     });
   });

@@ -57,9 +57,10 @@ async function forgeCacheEntry(client: pg.ClientBase, secret: Secret, token: str
 async function forgeIdentity(client: pg.ClientBase, secret: Secret, keyId: string, claims: object) {
   const b = await bindingOf(client);
   const now = (await client.query('SELECT extract(epoch FROM now())::text AS now')).rows[0].now as string;
-  const head = `transaction|9999999999|${keyId}|`;
-  const rest = `0|${JSON.stringify(claims)}`;
-  const value = `${head}${seal(secret, 'identity', `${head}${b.pid}|${b.postmaster}|${now}|${rest}`)}|${rest}`;
+  // the layout of sql/functions/80_identity.sql: scope|valid until|key id|seal|user id|prefix|claims
+  const head = `t|9999999999|${keyId}`;
+  const body = `${(claims as { sub?: string }).sub ?? ''}||${JSON.stringify(claims)}`;
+  const value = `${head}|${seal(secret, 'identity', `${head}|${b.pid}|${b.postmaster}|${now}|${body}`)}|${body}`;
   await client.query("SELECT set_config('authdb.identity', $1, true)", [value]);
 }
 

@@ -26,10 +26,7 @@ DECLARE
   v_provider    auth.providers;
   v_count       int;
   v_claims      jsonb;
-  v_prefix      text;
-  v_valid_until text := '';
-  v_head        text;
-  v_rest        text;
+  v_valid_until numeric;
 BEGIN
   IF NOT pg_has_role(current_user, (SELECT n.nspowner FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
                                      WHERE c.oid = 'auth.providers'::regclass), 'USAGE') THEN
@@ -56,15 +53,10 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the claims need a non-empty string sub';
   END IF;
   IF jsonb_typeof(v_claims -> 'exp') = 'number' THEN
-    v_valid_until := (v_claims ->> 'exp')::numeric::text;
+    v_valid_until := (v_claims ->> 'exp')::numeric;
   END IF;
-  v_prefix := coalesce(v_provider.subject_prefix, '');
   -- key id 0: no key vouches for these claims (transaction scope never looks the key up)
-  v_head := 'transaction|' || v_valid_until || '|0|';
-  v_rest := length(v_prefix)::text || '|' || v_prefix || v_claims::text;
-  PERFORM set_config('authdb.identity',
-    v_head || auth._seal('identity', v_head || auth._identity_binding('transaction') || '|' || v_rest) || '|' || v_rest,
-    true);
+  PERFORM auth._identity_set('t', auth._identity_binding('t'), v_valid_until, 0, coalesce(v_provider.subject_prefix, ''), v_claims);
   RETURN v_claims;
 END
 $$;
