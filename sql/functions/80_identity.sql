@@ -48,6 +48,7 @@ AS $$
   SELECT replace(replace(p_text, '%', '%25'), '|', '%7C')
 $$;
 
+-- The inverse of auth._identity_escape.
 CREATE OR REPLACE FUNCTION auth._identity_unescape(p_field text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
