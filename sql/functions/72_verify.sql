@@ -86,7 +86,7 @@ DECLARE
   v_verified  boolean := false;
   v_tried     int := 0;
   v_hit       record;
-  v_cached    record;  -- key_id, revocation_epoch (auth._vcache_lookup)
+  v_cached    record;  -- key_id, valid_until, epoch (auth._vcache_entry)
   v_audited   boolean;  -- audit trail (73_audit.sql)
 BEGIN
   v_audited := auth._audit_begin(p_jwt);  -- audit trail (73_audit.sql)
@@ -95,12 +95,12 @@ BEGIN
   END IF;
   IF octet_length(p_jwt) <= 16384 THEN
     v_digest := sha256(convert_to(p_jwt, 'UTF8'));
-    v_cached := auth._vcache_lookup(v_digest);
+    v_cached := auth._vcache_entry(v_digest);
     key_id := v_cached.key_id;
     IF key_id IS NOT NULL THEN
-      -- A hit: these very bytes verified with this key before. The key's status, the provider's
-      -- allow-list and the claims are checked again now; the claims are decoded again from the
-      -- token (the cache keeps nothing personal: docs/security.md §10).
+      -- A hit: these very bytes verified with this key before. The key's status and the provider's
+      -- allow-list are checked again now, the claims when the provider's epoch moved; the claims
+      -- are decoded again from the token (the cache keeps nothing personal: docs/security.md §10).
       SELECT k AS key, p AS provider INTO v_hit
         FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id WHERE k.id = key_id;
       IF FOUND THEN
@@ -114,16 +114,20 @@ BEGIN
           PERFORM auth._reject('unsupported_algorithm', format('provider %s does not allow %s', (v_hit.provider).name, v_key.alg));
         END IF;
         claims := convert_from(auth._b64url_try_decode(split_part(p_jwt, '.', 2)), 'UTF8')::jsonb;
-        valid_until := auth._validate_claims(v_hit.provider, claims);
-        IF v_cached.revocation_epoch = (v_hit.provider).revocation_epoch THEN
-          -- No revocation was written since this token was last checked (the epoch was read before
-          -- that check's probe, so it can only be older than what the probe saw): no probe.
-          IF (v_hit.provider).max_token_age_seconds IS NOT NULL THEN
-            valid_until := auth._check_token_age(v_hit.provider, claims, valid_until);  -- docs/security.md §13
+        IF v_cached.epoch = (v_hit.provider).revocation_epoch THEN
+          -- Neither the provider's settings nor its revocations changed since these claims passed
+          -- every check (the epoch was read before those checks, so it can only be older than what
+          -- they saw): only the clock moved. nbf and an iat in the future stay passed; what can end
+          -- is the sealed moment, exp or the maximum token age with the leeway.
+          valid_until := v_cached.valid_until;
+          IF valid_until IS NOT NULL AND extract(epoch FROM clock_timestamp()) > valid_until THEN
+            PERFORM auth._reject('expired', format('the token expired %s seconds ago ("exp" or the provider''s maximum token age, with the leeway)',
+                                                   trunc(extract(epoch FROM clock_timestamp()) - valid_until)));
           END IF;
         ELSE
+          valid_until := auth._validate_claims(v_hit.provider, claims);
           valid_until := auth._check_revocation(v_hit.provider, claims, valid_until);  -- docs/security.md §13
-          PERFORM auth._vcache_put(v_digest, key_id, (v_hit.provider).revocation_epoch);
+          PERFORM auth._vcache_put(v_digest, key_id, valid_until, (v_hit.provider).revocation_epoch);
         END IF;
         subject_prefix := (v_hit.provider).subject_prefix;
         IF v_audited THEN PERFORM auth._audit_accepted(); END IF;  -- audit trail (73_audit.sql)
@@ -190,8 +194,32 @@ BEGIN
   key_id := v_key.id;
   subject_prefix := v_provider.subject_prefix;
   IF v_digest IS NOT NULL THEN
-    PERFORM auth._vcache_put(v_digest, key_id, v_provider.revocation_epoch);  -- read before the probe
+    PERFORM auth._vcache_put(v_digest, key_id, valid_until, v_provider.revocation_epoch);  -- read before the checks
   END IF;
   IF v_audited THEN PERFORM auth._audit_accepted(); END IF;  -- audit trail (73_audit.sql)
+END
+$$;
+
+-- The provider's epoch (auth.providers.revocation_epoch) rises with every change to its row but the
+-- sync bookkeeping, and never falls: cache entries sealed before the change then take the full
+-- check again (above), so changed audiences, issuer, leeway, allow-list, maximum age or anything
+-- else apply at once. Migration 0014's trigger, BEFORE UPDATE of each row, enabled ALWAYS. Every
+-- column counts unless listed here, so a setting added later counts too.
+-- A trigger runs beneath whatever statement the owner (or replication) wrote, under that session's
+-- search_path, with no entry point to pin it: so it pins its own.
+CREATE OR REPLACE FUNCTION auth._provider_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c_bookkeeping CONSTANT text[] := ARRAY['revocation_epoch', 'etag', 'last_modified', 'last_synced_at', 'last_error',
+                                         'last_error_at', 'next_refresh_at', 'sync_failures'];
+BEGIN
+  NEW.revocation_epoch := greatest(NEW.revocation_epoch, OLD.revocation_epoch);
+  IF to_jsonb(NEW) - c_bookkeeping IS DISTINCT FROM to_jsonb(OLD) - c_bookkeeping THEN
+    NEW.revocation_epoch := greatest(NEW.revocation_epoch, OLD.revocation_epoch + 1);
+  END IF;
+  RETURN NEW;
 END
 $$;

@@ -100,6 +100,7 @@ $$;
 CREATE OR REPLACE FUNCTION auth._revocations_changed()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp  -- a trigger has no entry point to pin it (72_verify.sql)
 AS $$
 BEGIN
   UPDATE auth.providers SET revocation_epoch = revocation_epoch + 1;

@@ -93,22 +93,24 @@ $$;
 -- The verified-token cache: a token already verified in this backend costs a hash and a seal check,
 -- not a signature check (design, performance model). Sixteen direct-mapped slots, kept in
 -- one session setting, `authdb.vcache`: the entries joined by ';', slot n (the digest's first octet
--- mod 16) at position n + 1, each `<sha256 of token, hex>|<seal>|<key id>|<revocation epoch>` or
--- empty. One setting, not one per slot: PostgreSQL 15 and older sort the whole list of settings
+-- mod 16) at position n + 1, each `<sha256 of token, hex>|<seal>|<key id>|<valid until>|<epoch>`
+-- or empty. One setting, not one per slot: PostgreSQL 15 and older sort the whole list of settings
 -- each time a backend sets a name it has not seen (about 700,000 instructions, 0.3 ms), which a
 -- setting per slot paid for each of a young backend's first sixteen tokens (docs/performance.md).
 --
 -- An entry holds nothing personal (docs/security.md §10): later SQL on the connection can read
 -- the settings, so the claims are not kept; a hit decodes them again from the presented token,
--- whose bytes are those that verified. The seal covers the digest, the key, the provider's
--- revocation epoch and this server (pid and server start), under the current secret: an entry
--- cannot be forged without the secret, and a rotation empties the cache. Unlike a session identity
+-- whose bytes are those that verified. The seal covers the digest, the key, the moment the token
+-- stops being valid, the provider's epoch and this server (pid and server start), under the
+-- current secret: an entry cannot be forged without the secret, and a rotation empties the cache.
+-- Unlike a session identity
 -- (80_identity.sql), an entry is not bound to the backend's start: what it states, "these bytes
 -- verified with key K", holds in any backend, so carrying it to a later backend that got the same
 -- pid gains nothing — and reading the backend's start costs a pg_stat_get_activity snapshot per
--- transaction (docs/performance.md). On a hit the key's status, the provider's allow-list, the
--- claims and the maximum token age are checked again, and revocations whenever one was written
--- since the entry was sealed, so revocation and expiry are immediate.
+-- transaction (docs/performance.md). On a hit the key's status, the provider's allow-list and the
+-- sealed moment of expiry are checked again; the claims and the revocations only when the
+-- provider's epoch moved since the entry was sealed (a revocation was written or a setting changed:
+-- 72_verify.sql), so key revocation, revocation, changed settings and expiry are immediate.
 
 -- The slot of a token's digest, as its position in `authdb.vcache`: 1 to 16.
 CREATE OR REPLACE FUNCTION auth._vcache_position(p_digest bytea)
@@ -126,47 +128,45 @@ AS $$
   SELECT pg_backend_pid()::text || '|' || extract(epoch FROM pg_postmaster_start_time())::text
 $$;
 
--- The id of the key that verified this token in this backend and the provider's revocation epoch
--- when its revocations were last checked (docs/revocation.md), or NULLs (a miss). An entry is
--- `digest|seal|key id|epoch`; the seal covers all three and the backend (auth._vcache_binding).
-CREATE OR REPLACE FUNCTION auth._vcache_lookup(p_digest bytea, OUT key_id bigint, OUT revocation_epoch bigint)
+-- The id of the key that verified this token in this backend, the provider's epoch when it was
+-- last checked (its settings and revocations: docs/revocation.md), and the moment it stops being
+-- valid (exp or the provider's maximum token age, with the leeway; NULL: neither applies); or NULLs
+-- (a miss). An entry is `digest|seal|key id|valid until|epoch`; the seal covers all four and the
+-- server (auth._vcache_binding).
+CREATE OR REPLACE FUNCTION auth._vcache_entry(p_digest bytea, OUT key_id bigint, OUT valid_until numeric, OUT epoch bigint)
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
   v_hex   text := encode(p_digest, 'hex');
   v_entry text := split_part(current_setting('authdb.vcache', true), ';', auth._vcache_position(p_digest));
-  v_seal  text;
-  v_key   text;
-  v_epoch text;
 BEGIN
   IF v_entry IS NULL OR left(v_entry, 65) <> v_hex || '|' THEN  -- NULL: no cache in this backend yet
     RETURN;
   END IF;
-  v_seal := split_part(v_entry, '|', 2);
-  v_key := split_part(v_entry, '|', 3);
-  v_epoch := split_part(v_entry, '|', 4);
-  IF NOT auth._seal_matches(v_seal, 'vcache', v_hex || '|' || v_key || '|' || v_epoch || '|' || auth._vcache_binding()) THEN
+  IF auth._seal_matches(split_part(v_entry, '|', 2), 'vcache',
+       v_hex || '|' || split_part(v_entry, '|', 3) || '|' || split_part(v_entry, '|', 4) || '|' || split_part(v_entry, '|', 5)
+       || '|' || auth._vcache_binding()) IS NOT TRUE THEN
     RETURN;  -- not sealed by us, here, under the current secret: a miss, verified from scratch
   END IF;
-  key_id := v_key::bigint;
-  revocation_epoch := v_epoch::bigint;
+  key_id := split_part(v_entry, '|', 3)::bigint;
+  valid_until := nullif(split_part(v_entry, '|', 4), '')::numeric;
+  epoch := split_part(v_entry, '|', 5)::bigint;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION auth._vcache_put(p_digest bytea, p_key_id bigint, p_revocation_epoch bigint)
+CREATE OR REPLACE FUNCTION auth._vcache_put(p_digest bytea, p_key_id bigint, p_valid_until numeric, p_epoch bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
   v_hex   text := encode(p_digest, 'hex');
-  v_entry text := v_hex || '|' || p_key_id::text || '|' || p_revocation_epoch::text;
+  v_entry text := p_key_id::text || '|' || coalesce(p_valid_until::text, '') || '|' || p_epoch::text;
   -- the sixteen slots as they are (whatever else the setting holds is dropped), this one replaced
   v_slots text[] := (string_to_array(coalesce(current_setting('authdb.vcache', true), ''), ';')
                      || array_fill(''::text, ARRAY[16]))[1:16];
 BEGIN
   v_slots[auth._vcache_position(p_digest)] :=
-    v_hex || '|' || auth._seal('vcache', v_entry || '|' || auth._vcache_binding())
-          || '|' || p_key_id::text || '|' || p_revocation_epoch::text;
+    v_hex || '|' || auth._seal('vcache', v_hex || '|' || v_entry || '|' || auth._vcache_binding()) || '|' || v_entry;
   PERFORM set_config('authdb.vcache', array_to_string(v_slots, ';'), false);
 END
 $$;
