@@ -50,7 +50,8 @@ describe.each(ROLES)('as %s', (role) => {
       `SELECT auth.revoke_key('k')`,
       `SELECT auth.apply_jwks('x', '{"keys": []}')`,
       `SELECT auth.remove_provider('x')`,
-      `SELECT auth._vcache_put('\\x00'::bytea, 1, 0)`,
+      `SELECT auth._vcache_put('\\x00'::bytea, 1, NULL, 0)`,
+      `SELECT auth._identity_set('t', 'x', NULL, 1, '', '{"sub":"mallory"}')`,
     ]) {
       const error = await inRolledBackTransaction(db.pool, async (client) => {
         await client.query(`SET LOCAL ROLE ${role}`);

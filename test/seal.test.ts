@@ -49,7 +49,8 @@ async function forgeCacheEntry(client: pg.ClientBase, secret: Secret, token: str
   const hex = digest.toString('hex');
   // the provider's current revocation epoch, as the owner's dump (or a look at the table) tells
   const epoch = (await db.pool.query('SELECT p.revocation_epoch::text AS e FROM auth.keys AS k JOIN auth.providers AS p ON p.id = k.provider_id WHERE k.id = $1', [keyId])).rows[0].e as string;
-  const entry = `${hex}|${seal(secret, 'vcache', `${hex}|${keyId}|${epoch}|${b.pid}|${b.postmaster}`)}|${keyId}|${epoch}`;
+  // no moment of expiry (the attacker's choice): `digest|seal|key id|valid until|epoch`
+  const entry = `${hex}|${seal(secret, 'vcache', `${hex}|${keyId}||${epoch}|${b.pid}|${b.postmaster}`)}|${keyId}||${epoch}`;
   await writeCacheSlot(client, digest, entry);
 }
 
