@@ -70,14 +70,8 @@ BEGIN
   IF p_jwk ?| auth._jwk_private_members() THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: private key members (d, p, q, ...) must not be registered';
   END IF;
-  IF jsonb_typeof(p_jwk -> 'n') IS DISTINCT FROM 'string' OR jsonb_typeof(p_jwk -> 'e') IS DISTINCT FROM 'string' THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: members "n" and "e" must be strings';
-  END IF;
-  v_n := auth._b64url_try_decode(p_jwk ->> 'n');
-  v_e := auth._b64url_try_decode(p_jwk ->> 'e');
-  IF v_n IS NULL OR v_e IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: "n" or "e" is not canonical base64url';
-  END IF;
+  v_n := auth._jwk_octets(p_jwk, 'RSA', 'n');
+  v_e := auth._jwk_octets(p_jwk, 'RSA', 'e');
 
   -- Modulus (RFC 7518 §6.3.1.1): the minimal big-endian octet string, so no leading zero octet.
   v_k := length(v_n);

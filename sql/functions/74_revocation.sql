@@ -187,6 +187,7 @@ $$;
 -- The one write behind auth.revoke_token and auth.revoke_session: an entry of `p_kind` for the
 -- provider's `p_claim` value (checked by auth._revocation_value); revoking the same value again
 -- moves only revoked_at, to now.
+-- The two stay separate functions, alike in shape, because the public API names each one.
 CREATE OR REPLACE FUNCTION auth._revoke_claim(p_provider text, p_kind text, p_claim text, p_value text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
