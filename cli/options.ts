@@ -77,12 +77,6 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** Collects `--claim NAME=VALUE` arguments, refusing one without a name or `=`. */
-export function claimArgument(value: string, previous: string[] = []): string[] {
-  if (value.indexOf('=') <= 0) throw new InvalidArgumentError('expected NAME=VALUE, e.g. tenant_id=acme or roles=["admin"]');
-  return [...previous, value];
-}
-
 /**
  * A `--before` TIME: an ISO 8601 date and time with its offset (`2025-06-01T12:00:00Z`,
  * `2025-06-01 14:00+02:00`), whole seconds since the epoch (as `iat` is written), or `now`.

@@ -4,7 +4,7 @@
 //
 //   npm run test:matrix                         every supported major
 //   npm run test:matrix -- 14 18                the oldest and the newest
-//   npm run test:matrix -- 14 -- test/identity.test.ts   extra arguments go to vitest
+//   npm run test:matrix -- 14 -- test/identity.scopes.test.ts   extra arguments go to vitest
 import { spawn } from 'node:child_process';
 import { SUPPORTED_MAJORS } from '../tools/pg-cluster.js';
 

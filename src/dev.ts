@@ -84,25 +84,6 @@ export async function mintDevToken(options: { dir: string; claims: DevClaims; ex
   return mint(options.claims, options.expiresInSeconds);
 }
 
-/** Parses `--claim name=value` arguments: values that are JSON (numbers, arrays, …) stay typed. */
-export function parseClaimArguments(pairs: string[]): Record<string, unknown> {
-  const claims: Record<string, unknown> = {};
-  for (const pair of pairs) {
-    const at = pair.indexOf('=');
-    if (at <= 0) throw new Error(`--claim wants name=value, got "${pair}"`);
-    const name = pair.slice(0, at);
-    const raw = pair.slice(at + 1);
-    let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      // a plain string
-    }
-    claims[name] = value;
-  }
-  return claims;
-}
-
 async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();

@@ -23,7 +23,7 @@ export { KeySetError } from './jwks/parse.js';
 export { KeyLimitError, NoUsableKeyError } from './jwks/apply.js';
 export { EmbeddedPostgresMissingError } from './embedded.js';
 export { ALGORITHMS, SUPPORTED_ALGORITHMS, type Algorithm, type AlgorithmName } from './algorithms.js';
-export { startDev, mintDevToken, parseClaimArguments, prepareDevDatabase, runSqlAs, type DevEnvironment, type DevClaims, type SqlResult } from './dev.js';
+export { startDev, mintDevToken, prepareDevDatabase, runSqlAs, type DevEnvironment, type DevClaims, type SqlResult } from './dev.js';
 export { ConnectError, NoDatabaseError } from './connection.js';
 export {
   revoke, revokeSubject, revokeToken, revokeSession, listRevocations, pruneRevocations,

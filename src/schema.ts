@@ -14,7 +14,7 @@ export class SchemaNameError extends AuthdbError {
 }
 
 // Postgres's keywords that are not "unreserved" (pg_get_keywords() catcode R, C or T, 14 to 17):
-// as a schema name each would need quoting. test/schema.test.ts checks the server's list is inside.
+// as a schema name each would need quoting. test/schema.coexistence.test.ts checks the server's list is inside.
 const KEYWORDS = new Set(
   `all analyse analyze and any array as asc asymmetric authorization between bigint binary bit boolean both case cast
   char character check coalesce collate collation column concurrently constraint create cross current_catalog

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, dropRoles, inRolledBackTransaction, pgError, type TestDatabase } from './support/db.js';
+import { createTestDatabase, dropRoles, inRolledBackTransaction, pgError, withPoolClient, type TestDatabase } from './support/db.js';
 import { qualifyQueries } from './support/schema.js';
 import { TestIssuer } from './support/tokens.js';
 import { cacheSlot, tokenDigest, writeCacheSlot } from './support/vcache.js';
@@ -46,6 +46,17 @@ async function verify(token: string, client: pg.ClientBase | pg.Pool = db.pool):
 async function clearRevocations(): Promise<void> {
   await db.pool.query('DELETE FROM auth.revocations');
   await db.pool.query('UPDATE auth.providers SET max_token_age_seconds = NULL');
+}
+
+/** Runs `work` on a pooled client, then drops the role and the session identity it set before releasing it. */
+function onSessionClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withPoolClient(db.pool, async (client) => {
+    try {
+      return await work(client);
+    } finally {
+      await client.query('RESET ROLE; SELECT auth.reset()');
+    }
+  });
 }
 
 /** Whether this backend's verified-token cache holds `token` (the warm path will be taken). */
@@ -156,8 +167,7 @@ describe('the verified-token cache (warm path)', () => {
   ])('a %s revocation rejects a token this backend verified and cached before', async (_kind, revocation, claims) => {
     await clearRevocations();
     const token = await idp.sign(kid, { ...claims, iat: now() - 5 });
-    const client = await db.pool.connect();
-    try {
+    await withPoolClient(db.pool, async (client) => {
       expect(await verify(token, client)).toEqual({ sub: claims.sub });
       expect(await cached(client, token)).toBe(true);
       expect(await verify(token, client)).toEqual({ sub: claims.sub }); // from the cache
@@ -167,9 +177,7 @@ describe('the verified-token cache (warm path)', () => {
       // and auth.init refuses it too
       const error = await pgError(client.query('SELECT auth.init($1)', [token]));
       expect(error).toMatchObject({ code: '28000', message: 'jwt rejected: revoked' });
-    } finally {
-      client.release();
-    }
+    });
   });
 });
 
@@ -212,8 +220,7 @@ describe('the revocation epoch: a cached token is probed again after any write t
   it('re-seals a cached entry with the new epoch after a revocation of someone else, and keeps accepting the token', async () => {
     await clearRevocations();
     const token = await idp.sign(kid, { sub: 'gus', iat: now() - 5 });
-    const client = await db.pool.connect();
-    try {
+    await withPoolClient(db.pool, async (client) => {
       expect(await verify(token, client)).toEqual({ sub: 'gus' });
       const epoch = await providerEpoch();
       expect((await entryOf(client, token)).endsWith(`|${epoch}`)).toBe(true);
@@ -222,16 +229,13 @@ describe('the revocation epoch: a cached token is probed again after any write t
       expect(moved).not.toBe(epoch);
       expect(await verify(token, client)).toEqual({ sub: 'gus' }); // probed, found nothing
       expect((await entryOf(client, token)).endsWith(`|${moved}`)).toBe(true);
-    } finally {
-      client.release();
-    }
+    });
   });
 
   it('an entry whose epoch a session rewrites to the current one is a miss: the token is probed and rejected', async () => {
     await clearRevocations();
     const token = await idp.sign(kid, { sub: 'hal', iat: now() - 5 });
-    const client = await db.pool.connect();
-    try {
+    await withPoolClient(db.pool, async (client) => {
       expect(await verify(token, client)).toEqual({ sub: 'hal' });
       const entry = await entryOf(client, token);
       await db.pool.query(`SELECT auth.revoke_subject('idp', 'hal')`);
@@ -240,9 +244,7 @@ describe('the revocation epoch: a cached token is probed again after any write t
       const digest = tokenDigest(token);
       await writeCacheSlot(client, digest, forged);
       expect(await verify(token, client)).toMatchObject({ code: 'revoked' });
-    } finally {
-      client.release();
-    }
+    });
   });
 });
 
@@ -254,32 +256,23 @@ describe('session identities', () => {
   ])('end when their token is revoked (%s): auth.session() and auth.user_id() return NULL', async (_kind, revocation, claims) => {
     await clearRevocations();
     const token = await idp.sign(kid, { ...claims, iat: now() - 5 });
-    const client = await db.pool.connect();
-    try {
+    await onSessionClient(async (client) => {
       await client.query(`SELECT auth.init($1, 'session')`, [token]);
       await client.query('SET ROLE authenticated');
       expect((await client.query('SELECT auth.user_id() AS sub')).rows[0].sub).toBe(claims.sub);
       await db.pool.query(revocation);
       const { rows } = await client.query('SELECT auth.user_id() AS sub, auth.session() AS claims, auth.jwt() AS jwt, auth.uid() AS uid');
       expect(rows[0]).toEqual({ sub: null, claims: null, jwt: null, uid: null });
-    } finally {
-      await client.query('RESET ROLE');
-      await client.query('SELECT auth.reset()');
-      client.release();
-    }
+    });
   });
 
   it('another user\'s session identity is untouched, and a transaction identity is not re-checked mid-transaction', async () => {
     await clearRevocations();
-    const client = await db.pool.connect();
-    try {
+    await onSessionClient(async (client) => {
       await client.query(`SELECT auth.init($1, 'session')`, [await idp.sign(kid, { sub: 'ivan' })]);
       await db.pool.query(`SELECT auth.revoke_subject('idp', 'judy')`);
       expect((await client.query('SELECT auth.user_id() AS sub')).rows[0].sub).toBe('ivan');
-    } finally {
-      await client.query('SELECT auth.reset()');
-      client.release();
-    }
+    });
   });
 });
 
@@ -320,16 +313,12 @@ describe('a provider\'s maximum token age', () => {
 
   it('ends a session identity once the maximum age is set lower than its token\'s age', async () => {
     await clearRevocations();
-    const client = await db.pool.connect();
-    try {
+    await onSessionClient(async (client) => {
       await client.query(`SELECT auth.init($1, 'session')`, [await idp.sign(kid, { sub: 'alice', iat: now() - 600 })]);
       expect((await client.query('SELECT auth.user_id() AS sub')).rows[0].sub).toBe('alice');
       await db.pool.query(`UPDATE auth.providers SET max_token_age_seconds = 60 WHERE name = 'idp'`);
       expect((await client.query('SELECT auth.user_id() AS sub')).rows[0].sub).toBeNull();
-    } finally {
-      await client.query('SELECT auth.reset()');
-      client.release();
-    }
+    });
   });
 });
 

@@ -3,7 +3,7 @@
 // cold path, from the verified-token cache of a standby backend that verified the token before, and
 // for a session identity held there — and checking writes nothing the standby would refuse.
 // Debian's PostgreSQL 15 and pg_basebackup -R by default; in the version matrix (AUTHDB_TEST_PG_MAJOR)
-// that major's embedded binaries and a cold copy, as test/standby.test.ts does.
+// that major's embedded binaries and a cold copy, as test/standby.replica.test.ts does.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgError } from './support/db.js';

@@ -1,5 +1,6 @@
-// The bignum layer under RSA (sql/functions/10_bignum.sql): OS2IP / I2OSP (RFC 8017 §4) and
-// modular exponentiation with base-10 Barrett reduction, checked against BigInt.
+// The bignum layer under RSA: OS2IP / I2OSP (RFC 8017 §4, sql/functions/10_bignum.sql) and
+// modular exponentiation with base-10 Barrett reduction (sql/functions/35_field.sql), checked
+// against BigInt.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';

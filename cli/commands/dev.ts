@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { ConnectError } from '../../src/connection.js';
-import { DEV_ISSUER, DEV_USERS, devDatabaseUrl, mintDevToken, parseClaimArguments, runSqlAs, startDev, type SqlResult } from '../../src/dev.js';
-import { claimArgument, port, positiveInteger } from '../options.js';
+import { DEV_ISSUER, DEV_USERS, devDatabaseUrl, mintDevToken, runSqlAs, startDev, type SqlResult } from '../../src/dev.js';
+import { claimArgument, type Claims } from '../claims.js';
+import { port, positiveInteger } from '../options.js';
 import { action, CommandFailure, escapeControl, globalOptions, printJson, printLine, progress } from '../output.js';
 
 const DEFAULT_DIR = '.authdb';
@@ -104,7 +105,7 @@ Try the sample table (each user sees only their own todos):
     .command('token')
     .description('mint a dev token from the key in --dir (the server need not be running)')
     .option('--sub <sub>', 'the subject (auth.user_id())', 'alice')
-    .option('--claim <name=value>', 'an extra claim; repeatable; JSON values stay typed (roles=["admin"], level=3)', claimArgument, [])
+    .option('--claim <name=value>', 'an extra claim; repeatable; JSON values stay typed (roles=["admin"], level=3)', claimArgument, {})
     .option('--ttl <seconds>', 'lifetime in seconds', positiveInteger, 3600)
     .addHelpText(
       'after',
@@ -116,10 +117,10 @@ Examples:
   TOKEN=$(authdb dev token --sub alice)`,
     )
     .action(
-      action(async (commandOptions: { sub: string; claim: string[]; ttl: number }, command: Command) => {
+      action(async (commandOptions: { sub: string; claim: Claims; ttl: number }, command: Command) => {
         // --dir is the option of `dev` (given before or after `token`)
         const options = globalOptions(command) as DevOptions;
-        const claims = { ...parseClaimArguments(commandOptions.claim), sub: commandOptions.sub };
+        const claims = { ...commandOptions.claim, sub: commandOptions.sub };
         const token = await mintDevToken({ dir: options.dir, claims, expiresInSeconds: commandOptions.ttl });
         if (options.json) printJson({ token, sub: commandOptions.sub, expiresInSeconds: commandOptions.ttl });
         else printLine(token);
@@ -135,7 +136,7 @@ export function registerDevSql(dev: Command): void {
     .description('run SQL as a user of the dev issuer, as a request would (role authenticated, auth.init), to try a policy')
     .argument('<sql>', 'one or more statements; rows are printed like psql (--json: an array of results)')
     .requiredOption('--as <sub>', 'the user (the token\'s sub, auth.user_id())')
-    .option('--claim <name=value>', 'an extra claim; repeatable; JSON values stay typed (roles=["admin"], level=3)', claimArgument, [])
+    .option('--claim <name=value>', 'an extra claim; repeatable; JSON values stay typed (roles=["admin"], level=3)', claimArgument, {})
     .option('--commit', 'keep what the statements changed (default: rolled back)')
     .addHelpText(
       'after',
@@ -152,11 +153,11 @@ Examples:
   authdb dev sql --as alice --commit "insert into todos (title) values ('from the CLI')"`,
     )
     .action(
-      action(async (sql: string, commandOptions: { as: string; claim: string[]; commit?: boolean }, command: Command) => {
+      action(async (sql: string, commandOptions: { as: string; claim: Claims; commit?: boolean }, command: Command) => {
         const options = globalOptions(command) as DevOptions;
         const explicitUrl = options.databaseUrl ?? process.env.DATABASE_URL;
         const databaseUrl = explicitUrl ?? devDatabaseUrl(options.port);
-        const claims = { ...parseClaimArguments(commandOptions.claim), sub: commandOptions.as };
+        const claims = { ...commandOptions.claim, sub: commandOptions.as };
         const token = await mintDevToken({ dir: options.dir, claims, expiresInSeconds: 300 });
         let results: SqlResult[];
         try {

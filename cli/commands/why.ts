@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { withInstallation } from '../../src/installation.js';
-import { parseClaimArguments } from '../../src/dev.js';
 import { explainWhy, renderWhy, WhyError, type WhyIdentity } from '../../src/why/index.js';
-import { claimArgument, collect } from '../options.js';
+import { claimArgument, type Claims } from '../claims.js';
+import { collect } from '../options.js';
 import { action, CommandFailure, globalOptions, printJson, printLine, UsageError } from '../output.js';
 
 interface WhyCommandOptions {
   as?: string;
-  claim: string[];
+  claim: Claims;
   token?: string;
   provider?: string;
   key: string[];
@@ -20,7 +20,7 @@ export function registerWhy(program: Command): void {
     .description('shows which policies let a user read or change a table (or one row), and which said no')
     .argument('<table>', 'the table: schema.table, or a name only one schema has')
     .addOption(new Option('--as <sub>', 'the user, by the sub claim (no token needed; the schema owner only)').conflicts('token'))
-    .option('--claim <name=value>', 'a claim of that user, repeatable; JSON values stay typed (roles=["admin"])', claimArgument, [])
+    .option('--claim <name=value>', 'a claim of that user, repeatable; JSON values stay typed (roles=["admin"])', claimArgument, {})
     .option('--token <jwt>', 'the user\'s token, verified as auth.init verifies it (use - to read it from stdin)')
     .option('--provider <name>', 'with --as: the provider the user belongs to (needed when several are registered)')
     .option('--key <value>', 'one row by primary key: --key 42, or --key COLUMN=VALUE for each column of a composite key', collect, [])
@@ -62,14 +62,14 @@ Examples:
 
 async function identityOf(options: WhyCommandOptions): Promise<WhyIdentity> {
   if (options.token !== undefined) {
-    if (options.claim.length > 0 || options.provider !== undefined) throw new UsageError('--claim and --provider go with --as: a token carries its own claims and issuer');
+    if (Object.keys(options.claim).length > 0 || options.provider !== undefined) throw new UsageError('--claim and --provider go with --as: a token carries its own claims and issuer');
     const token = options.token === '-' ? (await readStdin()).trim() : options.token;
     if (token === '') throw new UsageError('no token given (stdin was empty)');
     return { token };
   }
   if (options.as === undefined) throw new UsageError('say whose access to explain: --as SUB (with --claim NAME=VALUE…) or --token JWT');
   if (options.as === '') throw new UsageError('--as needs a non-empty subject');
-  const claims = parseClaimArguments(options.claim);
+  const claims = options.claim;
   if ('sub' in claims) throw new UsageError('give the subject with --as, not --claim sub=…');
   return { sub: options.as, claims, provider: options.provider };
 }

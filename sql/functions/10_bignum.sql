@@ -1,9 +1,10 @@
 -- Big integers as Postgres `numeric`: conversions between octet strings and integers
--- (RFC 8017 §4: OS2IP and I2OSP) and modular exponentiation by Barrett reduction.
+-- (RFC 8017 §4: OS2IP and I2OSP). Modular arithmetic, RSA's exponentiation included, lives in
+-- 35_field.sql.
 --
 -- Cost model (PostgreSQL 15, 2048-bit operands): a multiplication costs about 4 µs, a `mod` about
--- 60 µs, and any numeric operation on small values about 0.1 µs. So reduction is built from
--- multiplications only, and conversions do few operations on large values.
+-- 60 µs, and any numeric operation on small values about 0.1 µs. So conversions do few
+-- operations on large values.
 --
 -- Conversions go through 56-bit limbs (7 octets), the largest whole number of octets a bigint
 -- holds. `varbit` is addressed by bit offset in constant time, unlike `substr` on text, which
@@ -92,61 +93,5 @@ BEGIN
     RETURN NULL;  -- RFC 8017 §4.1 step 1: integer too large
   END IF;
   RETURN decode(lpad(v_hex, 2 * p_len, '0'), 'hex');
-END
-$$;
-
--- Barrett reduction in base 10 (Barrett 1986; HAC, Menezes et al., Algorithm 14.42).
--- For a modulus n of d decimal digits (10^(d-1) <= n < 10^d) and mu = floor(10^(2d+1) / n),
---   q = floor(floor(x / 10^(d-1)) * mu / 10^(d+2)),  r = x - q*n
--- satisfies 0 <= r < 3n for every 0 <= x < 9n^2: with x/n - q < 1 + x/10^(2d+1) + 10^(d-1)/n
--- <= 1 + 0.9 + 1. So values may stay "lazily reduced" in [0, 3n) between steps: the product of
--- two of them is below 9n^2. Numeric is decimal, so the shifts by powers of ten are exact
--- multiplications by 10^-j and truncations: a reduction costs two multiplications, no division.
--- d, the number of decimal digits of a positive integer.
-CREATE OR REPLACE FUNCTION auth._decimal_digits(p_value numeric)
-RETURNS int
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$
-  SELECT length(trunc(p_value)::text)
-$$;
-
--- mu = floor(10^(2d+1) / n).
-CREATE OR REPLACE FUNCTION auth._barrett_mu(p_modulus numeric)
-RETURNS numeric
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$
-  SELECT div(('1e' || (2 * auth._decimal_digits(p_modulus) + 1))::numeric, p_modulus)
-$$;
-
--- p_base ^ p_exponent mod p_modulus, by left-to-right square-and-multiply (HAC Algorithm 14.79)
--- over the bits of the exponent (most significant first, the first bit 1), with Barrett
--- reduction as above. Requires 0 <= p_base < p_modulus, p_mu = auth._barrett_mu(p_modulus) and
--- p_digits = auth._decimal_digits(p_modulus) (both precomputed with the key).
-CREATE OR REPLACE FUNCTION auth._mod_pow(p_base numeric, p_exponent_bits varbit, p_modulus numeric, p_mu numeric, p_digits int)
-RETURNS numeric
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-AS $$
-DECLARE
-  v_low    numeric := ('1e-' || (p_digits - 1))::numeric;       -- 10^-(d-1)
-  v_mu     numeric := p_mu * ('1e-' || (p_digits + 2))::numeric;  -- mu / 10^(d+2)
-  v_acc    numeric := p_base;
-  v_x      numeric;
-BEGIN
-  FOR i IN 1 .. length(p_exponent_bits) - 1 LOOP
-    v_x := v_acc * v_acc;
-    v_acc := v_x - trunc(trunc(v_x * v_low) * v_mu) * p_modulus;
-    IF get_bit(p_exponent_bits, i) = 1 THEN
-      v_x := v_acc * p_base;
-      v_acc := v_x - trunc(trunc(v_x * v_low) * v_mu) * p_modulus;
-    END IF;
-  END LOOP;
-  -- from [0, 3n) to [0, n)
-  IF v_acc >= p_modulus THEN
-    v_acc := v_acc - p_modulus;
-    IF v_acc >= p_modulus THEN
-      v_acc := v_acc - p_modulus;
-    END IF;
-  END IF;
-  RETURN v_acc;
 END
 $$;

@@ -16,13 +16,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('an oct key cannot be used with %s', p_alg);
   END IF;
-  IF jsonb_typeof(p_jwk -> 'k') IS DISTINCT FROM 'string' THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'oct key: member "k" (the secret) is missing or not a string';
-  END IF;
-  v_secret := auth._b64url_try_decode(p_jwk ->> 'k');
-  IF v_secret IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'oct key: "k" is not canonical base64url';
-  END IF;
+  v_secret := auth._jwk_octets(p_jwk, 'oct', 'k');  -- the secret
   IF length(v_secret) < v_algorithm.hash_bytes THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
       MESSAGE = format('oct key: %s needs a secret of at least %s bytes, this one has %s',

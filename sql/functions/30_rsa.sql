@@ -3,7 +3,7 @@
 -- (RFC 7518 §3.5, RFC 8017 §8.1).
 --
 -- Registration does the expensive, key-only work once: the modulus as an integer, the Barrett
--- constant (sql/functions/10_bignum.sql) and, for RS*, the encoded message minus the hash. A
+-- constant (sql/functions/35_field.sql) and, for RS*, the encoded message minus the hash. A
 -- verification is then one modular exponentiation, s^e mod n, and a comparison.
 
 -- The DER encoding of DigestInfo up to the hash value (RFC 8017 §9.2, note 1).
@@ -70,14 +70,8 @@ BEGIN
   IF p_jwk ?| auth._jwk_private_members() THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: private key members (d, p, q, ...) must not be registered';
   END IF;
-  IF jsonb_typeof(p_jwk -> 'n') IS DISTINCT FROM 'string' OR jsonb_typeof(p_jwk -> 'e') IS DISTINCT FROM 'string' THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: members "n" and "e" must be strings';
-  END IF;
-  v_n := auth._b64url_try_decode(p_jwk ->> 'n');
-  v_e := auth._b64url_try_decode(p_jwk ->> 'e');
-  IF v_n IS NULL OR v_e IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'RSA key: "n" or "e" is not canonical base64url';
-  END IF;
+  v_n := auth._jwk_octets(p_jwk, 'RSA', 'n');
+  v_e := auth._jwk_octets(p_jwk, 'RSA', 'e');
 
   -- Modulus (RFC 7518 §6.3.1.1): the minimal big-endian octet string, so no leading zero octet.
   v_k := length(v_n);
@@ -131,6 +125,42 @@ BEGIN
 END
 $$;
 
+-- Steps 1-2 of both verifications (RFC 8017 §8.1.2 and §8.2.2), one place: the key registered
+-- for p_alg in p_family, the length check (the signature is exactly k octets), s = OS2IP(S) and
+-- RSAVP1 (§5.2.2): s < n, m = s^e mod n. Returns m with what the encoding check needs from the key
+-- and the algorithm; m is NULL on any bad input ("invalid signature").
+CREATE OR REPLACE FUNCTION auth._rsavp1(p_key_id bigint, p_alg text, p_family text, p_signature bytea,
+                                        OUT m numeric, OUT mod_bits int, OUT pkcs1_prefix numeric,
+                                        OUT hash text, OUT hash_bytes int)
+RETURNS record
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+  v_key record;
+  v_s   numeric;
+BEGIN
+  SELECT r.n, r.e_bits, r.k, r.mod_bits, r.n_digits, r.barrett_mu, r.pkcs1_prefix, a.hash, a.hash_bytes
+    INTO v_key
+    FROM auth.rsa_keys AS r
+    JOIN auth.algorithms AS a ON a.alg = r.alg
+   WHERE r.key_id = p_key_id AND r.alg = p_alg AND a.family = p_family;
+  -- step 1: the signature is exactly k octets
+  IF NOT FOUND OR length(p_signature) IS DISTINCT FROM v_key.k THEN
+    RETURN;
+  END IF;
+  -- step 2: s = OS2IP(S); RSAVP1 requires s < n, then m = s^e mod n
+  v_s := auth._bytes_to_numeric(p_signature);
+  IF v_s >= v_key.n THEN
+    RETURN;
+  END IF;
+  m := auth._mod_pow(v_s, v_key.e_bits, v_key.n, v_key.barrett_mu, v_key.n_digits);
+  mod_bits := v_key.mod_bits;
+  pkcs1_prefix := v_key.pkcs1_prefix;
+  hash := v_key.hash;
+  hash_bytes := v_key.hash_bytes;
+END
+$$;
+
 -- RSASSA-PKCS1-V1_5-VERIFY (RFC 8017 §8.2.2). The encoded message is never parsed: the expected
 -- one is rebuilt (§8.2.2 step 3, EMSA-PKCS1-v1_5-ENCODE) as an integer, prefix + OS2IP(H), and
 -- compared with m = s^e mod n. Both are below 256^k, so comparing the integers is comparing the
@@ -140,26 +170,15 @@ RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-  v_key record;
-  v_s   numeric;
+  v_vp record;
 BEGIN
-  SELECT r.n, r.e_bits, r.k, r.n_digits, r.barrett_mu, r.pkcs1_prefix, a.hash
-    INTO v_key
-    FROM auth.rsa_keys AS r
-    JOIN auth.algorithms AS a ON a.alg = r.alg
-   WHERE r.key_id = p_key_id AND r.alg = p_alg AND a.family = 'rsa_pkcs1';
-  -- step 1: the signature is exactly k octets
-  IF NOT FOUND OR p_signing_input IS NULL OR length(p_signature) IS DISTINCT FROM v_key.k THEN
-    RETURN false;
-  END IF;
-  -- step 2: s = OS2IP(S); RSAVP1 (§5.2.2) requires s < n, then m = s^e mod n
-  v_s := auth._bytes_to_numeric(p_signature);
-  IF v_s >= v_key.n THEN
+  -- steps 1-2
+  v_vp := auth._rsavp1(p_key_id, p_alg, 'rsa_pkcs1', p_signature);
+  IF v_vp.m IS NULL OR p_signing_input IS NULL THEN
     RETURN false;
   END IF;
   -- steps 3-4
-  RETURN auth._mod_pow(v_s, v_key.e_bits, v_key.n, v_key.barrett_mu, v_key.n_digits)
-       = v_key.pkcs1_prefix + auth._bytes_to_numeric(auth._hash(v_key.hash, p_signing_input));
+  RETURN v_vp.m = v_vp.pkcs1_prefix + auth._bytes_to_numeric(auth._hash(v_vp.hash, p_signing_input));
 END
 $$;
 
@@ -188,8 +207,7 @@ RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-  v_key     record;
-  v_s       numeric;
+  v_vp      record;
   v_em_bits int;
   v_em_len  int;
   v_h_len   int;
@@ -201,25 +219,16 @@ DECLARE
   v_ps_bits int;     -- bits of PS || 0x01 in DB
   v_salt    bytea := '';
 BEGIN
-  SELECT r.n, r.e_bits, r.k, r.mod_bits, r.n_digits, r.barrett_mu, a.hash, a.hash_bytes
-    INTO v_key
-    FROM auth.rsa_keys AS r
-    JOIN auth.algorithms AS a ON a.alg = r.alg
-   WHERE r.key_id = p_key_id AND r.alg = p_alg AND a.family = 'rsa_pss';
-  -- §8.1.2 step 1: the signature is exactly k octets
-  IF NOT FOUND OR p_signing_input IS NULL OR length(p_signature) IS DISTINCT FROM v_key.k THEN
-    RETURN false;
-  END IF;
-  -- step 2: s = OS2IP(S); RSAVP1 (§5.2.2) requires s < n; m = s^e mod n;
+  -- §8.1.2 steps 1-2: the length check and m = RSAVP1(s);
   -- EM = I2OSP(m, emLen) with emBits = modBits - 1, emLen = ceil(emBits / 8)
-  v_s := auth._bytes_to_numeric(p_signature);
-  IF v_s >= v_key.n THEN
+  v_vp := auth._rsavp1(p_key_id, p_alg, 'rsa_pss', p_signature);
+  IF v_vp.m IS NULL OR p_signing_input IS NULL THEN
     RETURN false;
   END IF;
-  v_em_bits := v_key.mod_bits - 1;
+  v_em_bits := v_vp.mod_bits - 1;
   v_em_len := (v_em_bits + 7) / 8;
-  v_em := auth._numeric_to_bytes(auth._mod_pow(v_s, v_key.e_bits, v_key.n, v_key.barrett_mu, v_key.n_digits), v_em_len);
-  v_h_len := v_key.hash_bytes;
+  v_em := auth._numeric_to_bytes(v_vp.m, v_em_len);
+  v_h_len := v_vp.hash_bytes;
   -- §9.1.2 steps 3-4: room for H, salt and the two fixed octets; the trailer field 0xbc
   IF v_em IS NULL OR v_em_len < 2 * v_h_len + 2 OR get_byte(v_em, v_em_len - 1) <> 188 THEN
     RETURN false;
@@ -234,7 +243,7 @@ BEGIN
   END IF;
   -- steps 7-8: DB = maskedDB xor MGF1(H, emLen - hLen - 1), as bit strings (bytea has no xor)
   v_db := ('x' || encode(substr(v_em, 1, v_db_len), 'hex'))::varbit
-        # ('x' || encode(auth._mgf1(v_key.hash, v_h, v_db_len), 'hex'))::varbit;
+        # ('x' || encode(auth._mgf1(v_vp.hash, v_h, v_db_len), 'hex'))::varbit;
   -- steps 9-10: past the leftmost 8 emLen - emBits bits (ignored), DB = 0x00..00 || 0x01 || salt
   v_ps_bits := 8 * (v_db_len - v_h_len);
   IF bit_count(substring(v_db FROM v_zero + 1 FOR v_ps_bits - v_zero - 1)) <> 0
@@ -246,7 +255,7 @@ BEGIN
     v_salt := v_salt || int8send(substring(v_db FROM v_pos FOR 64)::bit(64)::bigint);
   END LOOP;
   -- steps 12-14: H' = Hash(0x00 x 8 || mHash || salt) must equal H
-  RETURN auth._hash(v_key.hash,
-           '\x0000000000000000'::bytea || auth._hash(v_key.hash, p_signing_input) || v_salt) = v_h;
+  RETURN auth._hash(v_vp.hash,
+           '\x0000000000000000'::bytea || auth._hash(v_vp.hash, p_signing_input) || v_salt) = v_h;
 END
 $$;

@@ -75,15 +75,8 @@ BEGIN
   END IF;
   v_c := auth._ec_curve(v_crv);
   -- RFC 7518 §6.2.1.2–3: x and y are base64url of exactly the field's octet length.
-  IF jsonb_typeof(p_jwk -> 'x') = 'string' THEN
-    v_xb := auth._b64url_try_decode(p_jwk ->> 'x');
-  END IF;
-  IF jsonb_typeof(p_jwk -> 'y') = 'string' THEN
-    v_yb := auth._b64url_try_decode(p_jwk ->> 'y');
-  END IF;
-  IF v_xb IS NULL OR v_yb IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'EC key: "x" and "y" must be canonical base64url strings';
-  END IF;
+  v_xb := auth._jwk_octets(p_jwk, 'EC', 'x');
+  v_yb := auth._jwk_octets(p_jwk, 'EC', 'y');
   IF length(v_xb) <> v_c.bytes OR length(v_yb) <> v_c.bytes THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
       MESSAGE = format('EC key: "x" and "y" of a %s key must be %s octets each, not %s and %s',

@@ -29,13 +29,7 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '22023',
       MESSAGE = format('OKP key: curve %s is not supported (EdDSA keys must be Ed25519)', coalesce(p_jwk ->> 'crv', '(none)'));
   END IF;
-  IF jsonb_typeof(p_jwk -> 'x') IS DISTINCT FROM 'string' THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'OKP key: member "x" (the public key) is missing or not a string';
-  END IF;
-  v_a := auth._b64url_try_decode(p_jwk ->> 'x');
-  IF v_a IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'OKP key: "x" is not canonical base64url';
-  END IF;
+  v_a := auth._jwk_octets(p_jwk, 'OKP', 'x');  -- the public key, ENC(A)
   IF length(v_a) <> 32 THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
       MESSAGE = format('OKP key: an Ed25519 "x" is 32 octets, this one has %s', length(v_a));

@@ -17,6 +17,28 @@ RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT ARRAY['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] $$;
 
+-- The octets of a JWK member that holds them (RFC 7518 §6.2-6.4, RFC 8037 §2: a key's integers,
+-- point coordinates and secrets, base64url-encoded), for every key type's registration. Raises
+-- SQLSTATE 22023 naming the key type and the member when it is missing, not a string, or not
+-- canonical base64url (RFC 7515 §2: no padding, no line breaks, zero pad bits).
+CREATE OR REPLACE FUNCTION auth._jwk_octets(p_jwk jsonb, p_kty text, p_member text)
+RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+  v_octets bytea;
+BEGIN
+  IF jsonb_typeof(p_jwk -> p_member) IS DISTINCT FROM 'string' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('%s key: member "%s" is missing or not a string', p_kty, p_member);
+  END IF;
+  v_octets := auth._b64url_try_decode(p_jwk ->> p_member);
+  IF v_octets IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('%s key: "%s" is not canonical base64url', p_kty, p_member);
+  END IF;
+  RETURN v_octets;
+END
+$$;
+
 -- auth.add_provider(name, issuer, jwks_url, audiences, algorithms, leeway_seconds)
 CREATE OR REPLACE FUNCTION auth.add_provider(
     p_name           text

@@ -188,6 +188,7 @@ $$;
 -- The one write behind auth.revoke_token and auth.revoke_session: an entry of `p_kind` for the
 -- provider's `p_claim` value (checked by auth._revocation_value); revoking the same value again
 -- moves only revoked_at, to now.
+-- The two stay separate functions, one statement each, because the public API names each one.
 CREATE OR REPLACE FUNCTION auth._revoke_claim(p_provider text, p_kind text, p_claim text, p_value text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -202,25 +203,17 @@ $$;
 -- auth.revoke_token(provider, jti): owner only. The provider's tokens with that `jti` are rejected.
 CREATE OR REPLACE FUNCTION auth.revoke_token(provider text, jti text)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  PERFORM auth._revoke_claim(revoke_token.provider, 'token', 'jti', revoke_token.jti);
-END
-$$;
+AS $$ SELECT auth._revoke_claim(revoke_token.provider, 'token', 'jti', revoke_token.jti) $$;
 
 -- auth.revoke_session(provider, sid): owner only. The provider's tokens with that OIDC `sid` are
 -- rejected: every token of that sign-in session, the ones refreshed later included.
 CREATE OR REPLACE FUNCTION auth.revoke_session(provider text, sid text)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  PERFORM auth._revoke_claim(revoke_session.provider, 'session', 'sid', revoke_session.sid);
-END
-$$;
+AS $$ SELECT auth._revoke_claim(revoke_session.provider, 'session', 'sid', revoke_session.sid) $$;
 
 -- The moment after which no token an entry matches can verify any more, or NULL while its provider
 -- has no maximum token age (then nothing bounds how long such a token lives, and the entry stays).
@@ -241,17 +234,15 @@ $$;
 -- `authdb sync-jwks` run it.
 CREATE OR REPLACE FUNCTION auth.prune_revocations()
 RETURNS bigint
-LANGUAGE plpgsql VOLATILE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-  v_count bigint;
-BEGIN
-  DELETE FROM auth.revocations AS r
-   USING auth.providers AS p
-   WHERE p.id = r.provider_id
-     AND auth._revocation_expires_at(r.issued_before, r.revoked_at, p.max_token_age_seconds, p.leeway_seconds) < now();
-  GET DIAGNOSTICS v_count = ROW_COUNT;
-  RETURN v_count;
-END
+  WITH pruned AS (
+    DELETE FROM auth.revocations AS r
+     USING auth.providers AS p
+     WHERE p.id = r.provider_id
+       AND auth._revocation_expires_at(r.issued_before, r.revoked_at, p.max_token_age_seconds, p.leeway_seconds) < now()
+    RETURNING 1
+  )
+  SELECT count(*) FROM pruned
 $$;

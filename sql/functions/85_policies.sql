@@ -15,6 +15,11 @@
 --   * returns the SQL it ran; with p_execute => false it only returns that SQL.
 -- Table names arrive as regclass and are printed by Postgres itself (schema-qualified, quoted
 -- where needed); column, claim and policy names go through format('%I') / format('%L').
+--
+-- The templates build their statements from the helpers below (the owner's write policies, one
+-- helper that policy_owner and policy_public_read share). What still repeats from template to
+-- template is the shape of a public function: the signature, the SET clause, the prologue and the
+-- run. Each template is a documented function of its own (docs/rls.md), so that shape stays.
 
 -- The type of a table's column; raises 42703 when the table has no such column.
 CREATE OR REPLACE FUNCTION auth._policy_column_type(p_table regclass, p_column name)
@@ -144,6 +149,18 @@ BEGIN
 END
 $$;
 
+-- The owner's write policies, shared by policy_owner and policy_public_read: authenticated users
+-- insert, update and delete only rows for which p_is_owner holds (WITH CHECK on the new row, so a
+-- row cannot be written for someone else or moved into someone else's ownership).
+CREATE OR REPLACE FUNCTION auth._policy_owner_writes(p_table regclass, p_is_owner text)
+RETURNS text[]
+LANGUAGE sql STABLE
+AS $$
+  SELECT auth._policy_statements(p_table, 'authdb_owner_insert', 'permissive', 'insert', 'authenticated', NULL, p_is_owner)
+      || auth._policy_statements(p_table, 'authdb_owner_update', 'permissive', 'update', 'authenticated', p_is_owner, p_is_owner)
+      || auth._policy_statements(p_table, 'authdb_owner_delete', 'permissive', 'delete', 'authenticated', p_is_owner, NULL)
+$$;
+
 CREATE OR REPLACE FUNCTION auth._policy_mode(p_as text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -175,9 +192,7 @@ DECLARE
 BEGIN
   v_statements := v_statements
     || auth._policy_statements(p_table, 'authdb_owner_select', 'permissive', 'select', 'authenticated', v_is_owner, NULL)
-    || auth._policy_statements(p_table, 'authdb_owner_insert', 'permissive', 'insert', 'authenticated', NULL, v_is_owner)
-    || auth._policy_statements(p_table, 'authdb_owner_update', 'permissive', 'update', 'authenticated', v_is_owner, v_is_owner)
-    || auth._policy_statements(p_table, 'authdb_owner_delete', 'permissive', 'delete', 'authenticated', v_is_owner, NULL)
+    || auth._policy_owner_writes(p_table, v_is_owner)
     || auth._policy_grants(p_table, ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'], 'authenticated');
   RETURN auth._policy_run(v_statements, p_execute);
 END
@@ -287,9 +302,7 @@ DECLARE
 BEGIN
   v_statements := v_statements
     || auth._policy_statements(p_table, 'authdb_public_read', 'permissive', 'select', 'authenticated, anonymous', 'true', NULL)
-    || auth._policy_statements(p_table, 'authdb_owner_insert', 'permissive', 'insert', 'authenticated', NULL, v_is_owner)
-    || auth._policy_statements(p_table, 'authdb_owner_update', 'permissive', 'update', 'authenticated', v_is_owner, v_is_owner)
-    || auth._policy_statements(p_table, 'authdb_owner_delete', 'permissive', 'delete', 'authenticated', v_is_owner, NULL)
+    || auth._policy_owner_writes(p_table, v_is_owner)
     || auth._policy_grants(p_table, ARRAY['SELECT'], 'authenticated, anonymous')
     || auth._policy_grants(p_table, ARRAY['INSERT', 'UPDATE', 'DELETE'], 'authenticated');
   RETURN auth._policy_run(v_statements, p_execute);

@@ -1,6 +1,6 @@
--- Big integers and prime fields: OS2IP/I2OSP and modular exponentiation (10_bignum.sql), the
--- shared field arithmetic auth._mod_inverse and auth._barrett_m (35_field.sql), and the curve
--- constants built on them (40_ec_field.sql).
+-- Big integers and prime fields: OS2IP/I2OSP (10_bignum.sql), the shared modular arithmetic
+-- auth._mod_pow, auth._mod_inverse and auth._barrett_m (35_field.sql), and the curve constants
+-- built on them (40_ec_field.sql).
 \ir _setup.sql
 SELECT plan(33);
 

@@ -1,4 +1,4 @@
--- Test-only helpers of the Ed25519 suite (test/eddsa.test.ts), installed by that suite into its own
+-- Test-only helpers of the Ed25519 suite (test/eddsa.sql.test.ts), installed by that suite into its own
 -- database; not part of the shipped function set. They spell out, as functions, what
 -- 46_eddsa.sql does inline: ENC(P) (RFC 8032 §5.1.2) and the signed radix-256 recoding of a scalar.
 

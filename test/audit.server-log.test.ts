@@ -135,6 +135,18 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
     await admin.query(level === null ? 'ALTER DATABASE app RESET authdb.audit' : `ALTER DATABASE app SET authdb.audit = '${level}'`);
   }
 
+  /** Runs `work` on a new connection with the level set for the database, then closes it and resets the level. */
+  async function atLevel<T>(level: string, work: (client: pg.Client) => Promise<T>, connectOptions?: string): Promise<T> {
+    await databaseLevel(level);
+    const client = await connect(connectOptions);
+    try {
+      return await work(client);
+    } finally {
+      await client.end();
+      await databaseLevel(null);
+    }
+  }
+
   it('writes nothing when no level is configured or set', async () => {
     const client = await connect();
     try {
@@ -153,9 +165,7 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
   });
 
   it('at `rejections`, logs each rejected token once and accepted ones not at all', async () => {
-    await databaseLevel('rejections');
-    const client = await connect();
-    try {
+    await atLevel('rejections', async (client) => {
       const good = await issuer.sign(kid, { sub: 'bob' });
       // one character of the signature changed (not the last, whose low bits must stay zero)
       const at = good.lastIndexOf('.') + 10;
@@ -170,16 +180,11 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
         outcome: 'rejected', code: 'bad_signature', iss: issuer.issuer, sub: 'bob', kid, alg: 'ES256',
         token: digest(forged), pid: (client as unknown as { processID: number }).processID, path: 'cold',
       }]);
-    } finally {
-      await client.end();
-      await databaseLevel(null);
-    }
+    });
   });
 
   it('at `all`, logs accepted tokens on the cold and the cached path, and rejections, with their fields', async () => {
-    await databaseLevel('all');
-    const client = await connect();
-    try {
+    await atLevel('all', async (client) => {
       const pid = (client as unknown as { processID: number }).processID;
       const token = await issuer.sign(kid, { sub: 'carol' });
       const expired = await issuer.sign(kid, { sub: 'carol', exp: Math.floor(Date.now() / 1000) - 3600 });
@@ -207,17 +212,12 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
       // one stderr line per call, the same JSON
       expect(stderr).toHaveLength(5);
       expect(JSON.parse(stderr[0]!.slice(stderr[0]!.indexOf(PREFIX) + PREFIX.length))).toEqual(json[0]);
-    } finally {
-      await client.end();
-      await databaseLevel(null);
-    }
+    });
   });
 
   it('logs a rejection on the cached path (a revoked key) as cached', async () => {
-    await databaseLevel('all');
-    const client = await connect();
     const revokedKid = await issuer.addKey('ES256');
-    try {
+    await atLevel('all', async (client) => {
       const token = await issuer.sign(revokedKid, { sub: 'dave' });
       const { json } = await auditLines(async () => {
         expect(await verify(client, token)).toBe('accepted');
@@ -228,16 +228,11 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
         ['accepted', null, 'cold', revokedKid, 'dave'],
         ['rejected', 'key_revoked', 'cached', revokedKid, 'dave'],
       ]);
-    } finally {
-      await client.end();
-      await databaseLevel(null);
-    }
+    });
   });
 
   it('keeps a hostile sub, iss and kid on one escaped line, capped at 200 characters', async () => {
-    await databaseLevel('all');
-    const client = await connect();
-    try {
+    await atLevel('all', async (client) => {
       const forgedLine = '\n2026-01-01 00:00:00 UTC [1] LOG:  authdb audit {"outcome":"accepted"}';
       const hostileSub = `eve"},"outcome":"accepted${forgedLine}\r\u2028\u001b[31m\u202e`;
       const signed = await issuer.sign(kid, { sub: hostileSub });
@@ -254,16 +249,11 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
       expect(raw).not.toContain('[1] LOG:  authdb audit {"outcome":"accepted"}');
       for (const line of stderr) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
       expect(stderr[0]).toContain('\\u2028');
-    } finally {
-      await client.end();
-      await databaseLevel(null);
-    }
+    });
   });
 
   it('writes exactly one line per call, and every rejection stays SQLSTATE 28000, for mutated tokens', async () => {
-    await databaseLevel('all');
-    const client = await connect();
-    try {
+    await atLevel('all', async (client) => {
       const good = await issuer.sign(kid, { sub: 'mallory' });
       // seeded mutations: a character replaced, removed or inserted, a part dropped or repeated
       let seed = 12345;
@@ -290,10 +280,7 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
         expect(line.token).toBe(digest(tokens[i]!));
         expect(line.outcome === 'accepted' ? 'accepted' : `28000 jwt rejected: ${line.code}`).toBe(outcomes[i]);
       });
-    } finally {
-      await client.end();
-      await databaseLevel(null);
-    }
+    });
   });
 
   it('never writes a token, nor its signature, to the log', async () => {
@@ -319,24 +306,17 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
     }
 
     it('by SET, set_config, RESET or SET LOCAL, under a database level', async () => {
-      await databaseLevel('rejections');
-      const client = await connect();
-      try {
+      await atLevel('rejections', async (client) => {
         expect(await rejectionsLogged(client, ["SET authdb.audit = 'off'"])).toBe(1);
         expect(await rejectionsLogged(client, ["SELECT set_config('authdb.audit', '', false)"])).toBe(1);
         expect(await rejectionsLogged(client, ['RESET authdb.audit'])).toBe(1);
         // forging what the verification keeps changes nothing either: auth._audit_begin replaces it
         expect(await rejectionsLogged(client, ["SELECT set_config('authdb.audit_call', '0|', false)"])).toBe(1);
-      } finally {
-        await client.end();
-        await databaseLevel(null);
-      }
+      });
     });
 
     it('from `all` to `rejections`: accepted tokens are still logged', async () => {
-      await databaseLevel('all');
-      const client = await connect();
-      try {
+      await atLevel('all', async (client) => {
         const token = await issuer.sign(kid);
         const { json } = await auditLines(async () => {
           await client.query("SET authdb.audit = 'rejections'");
@@ -344,22 +324,14 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
           expect(await verify(client, token)).toBe('accepted');
         });
         expect(json.map((l) => [l.outcome, l.path])).toEqual([['accepted', 'cold'], ['accepted', 'cached']]);
-      } finally {
-        await client.end();
-        await databaseLevel(null);
-      }
+      });
     });
 
     it('by connection options', async () => {
-      await databaseLevel('all');
-      const client = await connect('-c authdb.audit=off');
-      try {
+      await atLevel('all', async (client) => {
         expect((await client.query("SELECT current_setting('authdb.audit') AS v")).rows[0].v).toBe('off');
         expect(await rejectionsLogged(client)).toBe(1);
-      } finally {
-        await client.end();
-        await databaseLevel(null);
-      }
+      }, '-c authdb.audit=off');
     });
 
     it('under a level set for its login role, or for all roles', async () => {
@@ -405,11 +377,9 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
   });
 
   it('does not send the line to the client at the default client_min_messages; at `log` the client sees its own line', async () => {
-    await databaseLevel('all');
-    const client = await connect();
-    const notices: string[] = [];
-    client.on('notice', (notice) => notices.push(notice.message ?? ''));
-    try {
+    await atLevel('all', async (client) => {
+      const notices: string[] = [];
+      client.on('notice', (notice) => notices.push(notice.message ?? ''));
       const token = await issuer.sign(kid);
       expect(await verify(client, token)).toBe('accepted');
       expect(notices).toEqual([]);
@@ -417,16 +387,11 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
       expect(await verify(client, token)).toBe('accepted');
       expect(notices).toHaveLength(1);
       expect(JSON.parse(notices[0]!.slice(PREFIX.length))).toMatchObject({ outcome: 'accepted', token: digest(token), path: 'cached' });
-    } finally {
-      await client.end();
-      await databaseLevel(null);
-    }
+    });
   });
 
   it('works in a read-only transaction (no write: a hot standby can audit)', async () => {
-    await databaseLevel('all');
-    const client = await connect();
-    try {
+    await atLevel('all', async (client) => {
       const token = await issuer.sign(kid);
       presented.push(token);
       const { json } = await auditLines(async () => {
@@ -436,10 +401,7 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
         await client.query('COMMIT');
       });
       expect(json.map((l) => l.outcome)).toEqual(['accepted']);
-    } finally {
-      await client.end();
-      await databaseLevel(null);
-    }
+    });
   });
 
   it('audits on a hot standby, at the level configured on the primary', async () => {
@@ -477,9 +439,7 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
   }, 120_000);
 
   it('leaves nothing of the verification readable in the transaction after it', async () => {
-    await databaseLevel('all');
-    const client = await connect();
-    try {
+    await atLevel('all', async (client) => {
       const token = await issuer.sign(kid, { sub: 'frank' });
       presented.push(token);
       await client.query('BEGIN');
@@ -489,10 +449,7 @@ describe.skipIf(unavailable !== null)('audit trail (authdb.audit) on Debian Post
         `SELECT current_setting(n, true) AS v FROM unnest(ARRAY['authdb.audit_call', 'authdb.audit_fields']) AS n`);
       expect(settings.rows.map((r) => r.v ?? '')).toEqual(['', '']);
       await client.query('COMMIT');
-    } finally {
-      await client.end();
-      await databaseLevel(null);
-    }
+    });
   });
 
   it('writes what a session forged in its transaction-local settings only as null or an escaped string', async () => {

@@ -6,6 +6,7 @@
 // binaries, which lack pg_basebackup, so the replica starts from a cold copy of the primary instead.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withAuth } from '../src/with-auth.js';
 import { pgError } from './support/db.js';
 import { createStandbyPair, destroyStandbyPair, type StandbyPair, standbySupport, waitForReplay } from './support/server.js';
 import { TestIssuer } from './support/tokens.js';
@@ -18,24 +19,6 @@ let primaryPool: pg.Pool;
 let standbyPool: pg.Pool;
 let issuer: TestIssuer;
 let edKid: string;
-
-/** Runs `work` in a READ ONLY transaction as `authenticated`, after auth.init(token). */
-async function asUser<T>(pool: pg.Pool, token: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN READ ONLY');
-    await client.query('SET LOCAL ROLE authenticated');
-    await client.query('SELECT auth.init($1)', [token]);
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-}
 
 beforeAll(async () => {
   if (!available) return;
@@ -89,15 +72,17 @@ describe.skipIf(!available)('a streaming hot standby', () => {
 
   it('auth.init and auth.user_id work in a read-only transaction as authenticated', async () => {
     const token = await issuer.hs256({ sub: 'alice' });
-    const who = await asUser(standbyPool, token, async (client) =>
-      (await client.query('SELECT auth.user_id() AS sub, current_user AS role, pg_is_in_recovery() AS recovery')).rows[0]);
-    expect(who).toEqual({ sub: 'alice', role: 'authenticated', recovery: true });
+    // withAuth, as an application runs each request; on a standby every transaction is read-only
+    const who = await withAuth(standbyPool, token, async (client) =>
+      (await client.query(`SELECT auth.user_id() AS sub, current_user AS role, pg_is_in_recovery() AS recovery,
+                                  current_setting('transaction_read_only') AS read_only`)).rows[0]);
+    expect(who).toEqual({ sub: 'alice', role: 'authenticated', recovery: true, read_only: 'on' });
   });
 
   it('RLS shows each user only their own rows on the standby', async () => {
     const alice = await issuer.hs256({ sub: 'alice' });
     const bob = await issuer.sign(edKid, { sub: 'bob' });
-    const bodies = async (token: string) => asUser(standbyPool, token, async (client) =>
+    const bodies = async (token: string) => withAuth(standbyPool, token, async (client) =>
       (await client.query('SELECT body FROM public.notes ORDER BY id')).rows.map((row) => row.body as string));
     expect(await bodies(alice)).toEqual(['alice 1', 'alice 2']);
     expect(await bodies(bob)).toEqual(['bob 1', 'bob streamed']);

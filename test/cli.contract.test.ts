@@ -122,6 +122,7 @@ describe('usage errors: exit 2, one line, no stack trace', () => {
     ['a count that is not a number', ['migrate', 'down', '--count', 'x'], /--count/],
     ['a negative count', ['migrate', 'down', '--count', '-1'], /--count/],
     ['a claim without a value', ['dev', 'token', '--claim', 'novalue'], /NAME=VALUE/],
+    ['a claim without a name', ['dev', 'sql', '--as', 'alice', '--claim', '=acme', 'select 1'], /NAME=VALUE/],
     ['a bad connect timeout', ['--connect-timeout', 'soon', 'migrate', 'status'], /--connect-timeout/],
     ['a format not offered', ['bundle', '--format', 'zip', '--out', 'x'], /--format.*zip/],
     ['a missing argument', ['verify'], /missing required argument 'jwt'/],
@@ -283,12 +284,12 @@ describe('verify', () => {
 
 describe('dev token', () => {
   it('--sub, typed --claim values and --ttl end up in the token; --json wraps it', async () => {
-    const result = await authdb(['dev', 'token', '--dir', devDir, '--sub', 'carol', '--claim', 'tenant_id=acme', '--claim', 'roles=["admin"]', '--claim', 'level=3', '--ttl', '600', '--json']);
+    const result = await authdb(['dev', 'token', '--dir', devDir, '--sub', 'carol', '--claim', 'tenant_id=acme', '--claim', 'roles=["admin"]', '--claim', 'level=3', '--claim', 'note=a=b', '--ttl', '600', '--json']);
     expect(result.code, result.stderr).toBe(0);
     const { token, sub, expiresInSeconds } = jsonOutput<{ token: string; sub: string; expiresInSeconds: number }>(result);
     expect({ sub, expiresInSeconds }).toEqual({ sub: 'carol', expiresInSeconds: 600 });
     const claims = decodeJwt(token);
-    expect(claims).toMatchObject({ sub: 'carol', tenant_id: 'acme', roles: ['admin'], level: 3, iss: 'https://authdb.dev.localhost', aud: 'authdb-dev' });
+    expect(claims).toMatchObject({ sub: 'carol', tenant_id: 'acme', roles: ['admin'], level: 3, note: 'a=b', iss: 'https://authdb.dev.localhost', aud: 'authdb-dev' });
     expect(claims.exp! - claims.iat!).toBe(600);
     // the database that registered the dev issuer accepts it
     const verified = await authdb(['verify', token, '--database-url', db.url]);

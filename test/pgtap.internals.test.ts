@@ -1,6 +1,6 @@
 // The SQL internals' unit tests, written in pgTAP (test/pgtap/*.sql): each file tests one area's
 // internal functions directly (base64url, rejection, HMAC, JWS parsing, claims, field arithmetic,
-// privileges) in a transaction it rolls back. pgTAP is installed for Debian's PostgreSQL 15 only,
+// key readers, privileges) in a transaction it rolls back. pgTAP is installed for Debian's PostgreSQL 15 only,
 // so this file starts such a cluster, installs authdb with `migrateUp`, runs each file with psql
 // and reads its TAP output: one vitest test per file, failing with the TAP lines that failed.
 // With AUTHDB_TEST_SCHEMA the files are installed into and run against that schema (`qualify`).
