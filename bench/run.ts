@@ -4,12 +4,13 @@
 // production build) started here in a temporary folder; the embedded binaries run numeric ~3× slower.
 // Then the worst-case forged token at the default limits (bench/worst-case.ts); `npm run bench --
 // --worst-case` prints that section only.
-import { constants, createHmac, generateKeyPairSync, randomBytes, timingSafeEqual, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { constants, createHmac, randomBytes, timingSafeEqual, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { base64url, SignJWT } from 'jose';
 import pg from 'pg';
 import { migrateUp } from '../src/migrate.js';
 import { startDebianCluster, debianPgUnavailable } from '../tools/pg-cluster.js';
 import { worstCaseSection } from './worst-case.js';
+import { newKeyPairSync } from '../src/key-pair.js';
 
 const TOKENS = 200;
 const ISSUER = 'https://bench.test';
@@ -25,7 +26,7 @@ type KeyType = 'rsa' | 'ec' | 'ed25519';
 
 function asymmetric(alg: string, type: KeyType, options: object, nodeAlg: string | null, verifyOptions: object = {}) {
   return () => {
-    const { privateKey, publicKey } = generateKeyPairSync(type as 'rsa', options as never) as unknown as {
+    const { privateKey, publicKey } = newKeyPairSync(type as 'rsa', options as never) as unknown as {
       privateKey: KeyObject;
       publicKey: KeyObject;
     };

@@ -8,9 +8,10 @@
 //   limit with the JSON that costs the parser most within its bounds (see paddedClaims).
 // Time is the backend's own CPU time (/proc/self/schedstat), so other load on the machine does
 // not count; without it (not Linux, not superuser) the wall clock.
-import { createHmac, generateKeyPairSync, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { createHmac, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { base64url } from 'jose';
 import pg from 'pg';
+import { newKeyPairSync } from '../src/key-pair.js';
 
 export const BUDGET_MS = 10;
 const ISSUER = 'https://forge.test';
@@ -29,7 +30,7 @@ type Maker = () => ForgeKey;
 /** An RSA key of 4096 bits whose registered exponent is 2^32 - 1: verification cost depends on n
  * and e only, so the key need not be one anybody can sign with. */
 const rsaKey: Maker = () => {
-  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 4096 });
+  const { publicKey } = newKeyPairSync('rsa', { modulusLength: 4096 });
   const jwk = publicKey.export({ format: 'jwk' }) as Record<string, string>;
   const n = Buffer.from(jwk.n!, 'base64url');
   if (n.length !== 512) throw new Error('bench: expected a 4096-bit modulus');
@@ -47,7 +48,7 @@ const rsaKey: Maker = () => {
  * curve, so the check runs to its end). */
 function asymmetric(type: 'ec' | 'ed25519', options: object, hash: string | null): Maker {
   return () => {
-    const { publicKey, privateKey } = generateKeyPairSync(type as 'ec', options as never) as unknown as { publicKey: KeyObject; privateKey: KeyObject };
+    const { publicKey, privateKey } = newKeyPairSync(type as 'ec', options as never) as unknown as { publicKey: KeyObject; privateKey: KeyObject };
     return {
       jwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown>,
       forge: (input) => nodeSign(hash, Buffer.concat([input, Buffer.from('!')]), { key: privateKey, dsaEncoding: 'ieee-p1363' }),

@@ -1,7 +1,7 @@
 // `authdb dev`: an embedded Postgres kept under .authdb/, migrated, with a local dev issuer whose
 // signing key lives beside it, a sample `todos` table under an owner policy, and tokens for two
 // users. Tokens are minted from the key file alone, so `authdb dev token` needs no server.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { resolveSchema } from './installation.js';
 import { migrateUp } from './migrate.js';
 import { qualify, withSchema } from './schema.js';
 import { inTransaction } from './transaction.js';
+import { newKeyPairSync } from './key-pair.js';
 
 export const DEV_PROVIDER = 'dev';
 export const DEV_ISSUER = 'https://authdb.dev.localhost';
@@ -51,7 +52,7 @@ async function devSigningKey(dir: string, create: boolean): Promise<DevSigningKe
     return { ...key, alg: key.alg ?? 'RS256' }; // files written before EdDSA keys hold RSA keys
   }
   if (!create) throw new Error(`no dev issuer key in ${dir}: run \`authdb dev\` first (or pass --dir)`);
-  const { privateKey } = generateKeyPairSync('ed25519');
+  const { privateKey } = newKeyPairSync('ed25519');
   const key: DevSigningKey = { privateJwk: privateKey.export({ format: 'jwk' }) as JWK, kid: `dev-${randomUUID().slice(0, 8)}`, alg: 'EdDSA' };
   await writeFile(path, JSON.stringify(key), { mode: 0o600 });
   return key;

@@ -1,11 +1,12 @@
 // ECDSA (ES256, ES384, ES512; RFC 7518 §3.4) in SQL: EC key registration (RFC 7518 §6.2.1, SEC 1
 // §3.2.2.1 validation) and verification (SEC 1 §4.1.4) against signatures made by node:crypto.
 // Wycheproof's vectors are in ecdsa.wycheproof.test.ts.
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 import { insertProviderRow, registerKeyRow } from './support/key-rows.js';
+import { newKeyPairSync } from '../src/key-pair.js';
 
 const CURVES = [
   {
@@ -61,7 +62,7 @@ describe.each(CURVES)('$alg', ({ alg, crv, hash, bytes, p, n }) => {
   let jwk: { kty: string; crv: string; x: string; y: string };
 
   beforeAll(async () => {
-    const pair = generateKeyPairSync('ec', { namedCurve: crv });
+    const pair = newKeyPairSync('ec', { namedCurve: crv });
     privateKey = pair.privateKey;
     jwk = pair.publicKey.export({ format: 'jwk' }) as typeof jwk;
     keyId = await register(jwk, alg);

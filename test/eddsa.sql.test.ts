@@ -1,10 +1,11 @@
 // Ed25519 (RFC 8032 §5.1) in SQL: key registration (RFC 8037 OKP JWKs) and verification.
 // Wycheproof's vectors are in eddsa.wycheproof.test.ts.
-import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createHash, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, installTestSql, pgError, type TestDatabase } from './support/db.js';
 import { TestIssuer } from './support/tokens.js';
 import { insertProviderRow, registerKeyRow } from './support/key-rows.js';
+import { newKeyPairSync } from '../src/key-pair.js';
 
 const p = 2n ** 255n - 19n;
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -46,7 +47,7 @@ async function verifyAll(keyId: number, items: { message: Buffer; signature: Buf
 }
 
 function nodeKey(): { privateKey: KeyObject; x: string; a: bigint; pk: Buffer } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = newKeyPairSync('ed25519');
   const jwk = privateKey.export({ format: 'jwk' }) as { d: string; x: string };
   // RFC 8032 §5.1.5: the secret scalar is the clamped first half of SHA-512(seed)
   const h = createHash('sha512').update(Buffer.from(jwk.d, 'base64url')).digest();

@@ -1,13 +1,14 @@
 // Key-set parsing: which keys are kept, the algorithm each is pinned to, and what is skipped.
-import { generateKeyPairSync } from 'node:crypto';
+
 import { describe, expect, it } from 'vitest';
 import { checkFetchUrl, freshnessSeconds, redactUrl } from '../src/jwks/fetch.js';
 import { parseKeySet } from '../src/jwks/parse.js';
 import { ED25519_CERT } from './support/jwks-server.js';
+import { newKeyPairSync } from '../src/key-pair.js';
 
-const ec = (curve: string) => generateKeyPairSync('ec', { namedCurve: curve }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
-const ed = () => generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
-const rsa = (bits = 2048) => generateKeyPairSync('rsa', { modulusLength: bits }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+const ec = (curve: string) => newKeyPairSync('ec', { namedCurve: curve }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+const ed = () => newKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+const rsa = (bits = 2048) => newKeyPairSync('rsa', { modulusLength: bits }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
 const set = (...keys: unknown[]) => JSON.stringify({ keys });
 
 describe('parseKeySet', () => {
@@ -30,7 +31,7 @@ describe('parseKeySet', () => {
 
   it('skips encryption keys, keys without verify, symmetric and private keys, unknown types and curves', async () => {
     const good = { ...ed(), kid: 'good' };
-    const priv = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+    const priv = newKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
     const parsed = await parseKeySet(set(
       good,
       { ...ec('P-256'), kid: 'enc', use: 'enc' },

@@ -1,7 +1,7 @@
 // Real JWKS documents that RFC 7518 would refuse but jose reads (PayPal, Battle.net, Klarna): a
 // modulus with a leading zero octet, members in padded standard base64, one key under two kids.
 // The JWKS path normalises them; the database and tokens stay strict.
-import { generateKeyPairSync } from 'node:crypto';
+
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { syncProvider } from '../src/sync.js';
 import { authdb, jsonOutput } from './support/cli.js';
 import { type TestDatabase, withPoolClient } from './support/db.js';
 import { closeJwksFixture, jwks, type JwksServer, openJwksFixture, type ServedKey, servedKey } from './support/jwks-server.js';
+import { newKeyPairSync } from '../src/key-pair.js';
 
 let db: TestDatabase;
 let server: JwksServer;
@@ -53,7 +54,7 @@ describe('normalised as jose reads them, in the JWKS path only', () => {
     const { key, canonical } = quirkyRsa('paypal');
     expect(key.jwk.n).toMatch(/=$/);
     expect(key.jwk.e).toBe('AAEAAQ==');
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) as Record<string, string>;
+    const ec = newKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) as Record<string, string>;
     const ecQuirky = { ...ec, kid: 'ec', x: standard(Buffer.from(ec.x!, 'base64url')), y: standard(Buffer.from(ec.y!, 'base64url')) };
     const parsed = await parseKeySet(JSON.stringify({ keys: [key.jwk, ecQuirky] }));
     expect(parsed.skipped).toEqual([]);

@@ -1,7 +1,7 @@
 // `authdb keys add / list / revoke` through the built binary against a real Postgres: issue 10.1
 // (keys add never registered a key), raw HMAC secrets (Supabase's legacy JWT secret), revocation by
 // thumbprint (issue 9.9), and JWKS-supplied strings printed with their control characters escaped.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { authdb, expectOneLineError, jsonOutput, type CliResult } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { newKeyPairSync } from '../src/key-pair.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authdb-keys-'));
 // Each test runs the binary many times (about 1 s of CPU each); on a loaded machine that adds up.
@@ -66,9 +67,9 @@ const SECRET = randomBytes(32);
 const SECRET_JWK = { kty: 'oct', k: SECRET.toString('base64url'), kid: 'local-1' };
 const README_EXAMPLE = (path: string) => ['keys', 'add', '--provider', 'local', '--issuer', 'https://local.test', '--file', path, '--alg', 'HS256'];
 
-function publicJwk(type: 'ec' | 'ed25519' | 'rsa', kid?: string): { jwk: Record<string, unknown>; privateKey: ReturnType<typeof generateKeyPairSync>['privateKey'] } {
-  const pair = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    : type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
+function publicJwk(type: 'ec' | 'ed25519' | 'rsa', kid?: string): { jwk: Record<string, unknown>; privateKey: ReturnType<typeof newKeyPairSync>['privateKey'] } {
+  const pair = type === 'ec' ? newKeyPairSync('ec', { namedCurve: 'P-256' })
+    : type === 'rsa' ? newKeyPairSync('rsa', { modulusLength: 2048 }) : newKeyPairSync('ed25519');
   const jwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
   return { jwk: kid === undefined ? jwk : { ...jwk, kid }, privateKey: pair.privateKey };
 }
@@ -139,7 +140,7 @@ describe('keys add (issue 10.1)', { timeout: BINARY_TESTS_MS }, () => {
   it('all or nothing: one bad key in a set leaves no key and no provider row behind', async () => {
     const db = await fresh();
     const good = publicJwk('ec', 'good').jwk;
-    const privatePair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const privatePair = newKeyPairSync('ec', { namedCurve: 'P-256' });
     const privateJwk = { ...(privatePair.privateKey.export({ format: 'jwk' }) as object), kid: 'oops' };
     const result = await run(db, ['keys', 'add', '--provider', 'acme', '--issuer', 'https://acme.test', '--file', file({ keys: [good, privateJwk] })]);
     expectOneLineError(result, 1, /^authdb: key oops: this JWK holds a private key: register the public key only$/m);

@@ -1,9 +1,10 @@
 // RSA keys: registration rules (auth._register_rsa_key) and verification of signatures minted by
 // node:crypto over JWS signing inputs, RS256/384/512 and PS256/384/512 (RFC 7518 §3.3, §3.5).
-import { constants, createPrivateKey, createPublicKey, generateKeyPairSync, generatePrimeSync, sign, type KeyObject } from 'node:crypto';
+import { constants, createPrivateKey, createPublicKey, generatePrimeSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, pgError, type TestDatabase } from './support/db.js';
 import { insertProviderRow } from './support/key-rows.js';
+import { newKeyPairSync } from '../src/key-pair.js';
 
 interface RsaJwk {
   kty: string;
@@ -84,7 +85,7 @@ const modInverse = (a: bigint, m: bigint): bigint => {
  * for some odd sizes (2049 → 2048), so those keys are built here from two primes.
  */
 function rsaPair(bits: number) {
-  const pair = generateKeyPairSync('rsa', { modulusLength: bits });
+  const pair = newKeyPairSync('rsa', { modulusLength: bits });
   if (modulusBits(publicJwk(pair.publicKey)) === bits) return pair;
   const e = 65537n;
   for (;;) {

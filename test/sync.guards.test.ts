@@ -117,8 +117,8 @@ describe("a key set over the provider's limits fails as a whole", () => {
     await register('bits', plain, jwks(small));
     await db.pool.query("UPDATE auth.providers SET max_rsa_bits = 2048 WHERE name = 'bits'");
     const before = await keySnapshot('bits');
-    const { generateKeyPairSync } = await import('node:crypto');
-    const big = { ...(generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ format: 'jwk' }) as object), kid: 'bits2', alg: 'RS256' };
+    const { newKeyPairSync } = await import('../src/key-pair.js');
+    const big = { ...(newKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ format: 'jwk' }) as object), kid: 'bits2', alg: 'RS256' };
     plain.set('/bits/jwks.json', { kind: 'json', body: jwks(small, big), maxAge: 600 });
     const result = await run(['sync-jwks', '--provider', 'bits', '--json']);
     expectOneLineError(result, 1, /bits \(key bits2 is a 3072-bit RSA key, over provider bits's max_rsa_bits \(2048\); the keys stay as they were \(authdb provider update bits --max-rsa-bits N raises it\)\)/);

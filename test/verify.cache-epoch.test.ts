@@ -44,39 +44,19 @@ async function afterChange(token: string, change: string, restore: string): Prom
 }
 
 describe('a cached token meets the provider as it is now', () => {
-  it('new audiences', async () => {
-    const token = await issuer.hs256({ sub: 'aud-change' });
-    expect(await afterChange(token,
-      `UPDATE auth.providers SET audiences = '{other}' WHERE name = 'idp'`,
-      `UPDATE auth.providers SET audiences = '{api}' WHERE name = 'idp'`)).toBe('audience_mismatch');
-  });
-
-  it('a shorter leeway, past which the token has expired', async () => {
-    const token = await issuer.hs256({ sub: 'leeway-change', exp: Math.floor(Date.now() / 1000) - 10 });
-    expect(await afterChange(token,
-      `UPDATE auth.providers SET leeway_seconds = 0 WHERE name = 'idp'`,
-      `UPDATE auth.providers SET leeway_seconds = 30 WHERE name = 'idp'`)).toBe('expired');
-  });
-
-  it('a new issuer', async () => {
-    const token = await issuer.hs256({ sub: 'issuer-change' });
-    expect(await afterChange(token,
-      `UPDATE auth.providers SET issuer = 'https://moved.test' WHERE name = 'idp'`,
-      `UPDATE auth.providers SET issuer = 'https://idp.test' WHERE name = 'idp'`)).toBe('issuer_mismatch');
-  });
-
-  it('a maximum token age the token is already past', async () => {
-    const token = await issuer.hs256({ sub: 'age-change', iat: Math.floor(Date.now() / 1000) - 120 });
-    expect(await afterChange(token,
-      `UPDATE auth.providers SET max_token_age_seconds = 60 WHERE name = 'idp'`,
-      `UPDATE auth.providers SET max_token_age_seconds = NULL WHERE name = 'idp'`)).toBe('expired');
-  });
-
-  it('an allow-list without the algorithm', async () => {
-    const token = await issuer.hs256({ sub: 'allow-list-change' });
-    expect(await afterChange(token,
-      `UPDATE auth.providers SET algorithms = '{RS256}' WHERE name = 'idp'`,
-      `UPDATE auth.providers SET algorithms = NULL WHERE name = 'idp'`)).toBe('unsupported_algorithm');
+  const now = () => Math.floor(Date.now() / 1000);
+  const cases: { change: string; claims: () => Record<string, unknown>; set: string; reset: string; code: string }[] = [
+    { change: 'new audiences', claims: () => ({}), set: `audiences = '{other}'`, reset: `audiences = '{api}'`, code: 'audience_mismatch' },
+    { change: 'a shorter leeway, past which the token has expired', claims: () => ({ exp: now() - 10 }),
+      set: 'leeway_seconds = 0', reset: 'leeway_seconds = 30', code: 'expired' },
+    { change: 'a new issuer', claims: () => ({}), set: `issuer = 'https://moved.test'`, reset: `issuer = 'https://idp.test'`, code: 'issuer_mismatch' },
+    { change: 'a maximum token age the token is already past', claims: () => ({ iat: now() - 120 }),
+      set: 'max_token_age_seconds = 60', reset: 'max_token_age_seconds = NULL', code: 'expired' },
+    { change: 'an allow-list without the algorithm', claims: () => ({}), set: `algorithms = '{RS256}'`, reset: 'algorithms = NULL', code: 'unsupported_algorithm' },
+  ];
+  it.each(cases)('$change', async ({ change, claims, set, reset, code }) => {
+    const token = await issuer.hs256({ sub: change, ...claims() });
+    expect(await afterChange(token, `UPDATE auth.providers SET ${set} WHERE name = 'idp'`, `UPDATE auth.providers SET ${reset} WHERE name = 'idp'`)).toBe(code);
   });
 });
 

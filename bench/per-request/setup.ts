@@ -3,9 +3,10 @@
 // with `(select auth.user_id())`), and `todos_settings` behind the PostgREST/Supabase policy, which
 // reads the claims from a plain setting that nothing verifies — and signed tokens for each
 // algorithm in a table the request scripts read them from.
-import { constants, createHmac, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { constants, createHmac, randomBytes, sign, type KeyObject } from 'node:crypto';
 import pg from 'pg';
 import { migrateUp } from '../../src/migrate.js';
+import { newKeyPairSync } from '../../src/key-pair.js';
 
 export const ISSUER = 'https://bench.test';
 export const AUDIENCE = 'bench';
@@ -52,10 +53,10 @@ function signer(alg: Algorithm): Signer {
     return { jwk: { kty: 'oct', k: secret.toString('base64url') }, sign: (input) => createHmac('sha256', secret).update(input).digest() };
   }
   const pair = (alg === 'ES256'
-    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    ? newKeyPairSync('ec', { namedCurve: 'P-256' })
     : alg === 'EdDSA'
-      ? generateKeyPairSync('ed25519')
-      : generateKeyPairSync('rsa', { modulusLength: 2048 })) as { privateKey: KeyObject; publicKey: KeyObject };
+      ? newKeyPairSync('ed25519')
+      : newKeyPairSync('rsa', { modulusLength: 2048 })) as { privateKey: KeyObject; publicKey: KeyObject };
   const key = pair.privateKey;
   const jwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
   switch (alg) {

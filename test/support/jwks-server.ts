@@ -1,12 +1,13 @@
 // A real HTTP(S) server on loopback for JWKS tests: each path answers with a scriptable behaviour
 // (a key set with ETag and Cache-Control, an error status, a hang, a slow drip, a huge body, a
 // redirect).
-import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { newKeyPairSync } from '../../src/key-pair.js';
 
 export type Behaviour =
   | { kind: 'json'; body: unknown; etag?: string; maxAge?: number; status?: number }
@@ -175,10 +176,10 @@ export function servedKey(kid: string, alg: 'EdDSA' | 'ES256' | 'RS256' = 'EdDSA
   const pair = fixed
     ? { privateKey: fixed, publicKey: createPublicKey(fixed) }
     : alg === 'EdDSA'
-    ? generateKeyPairSync('ed25519')
+    ? newKeyPairSync('ed25519')
     : alg === 'ES256'
-      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-      : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      ? newKeyPairSync('ec', { namedCurve: 'P-256' })
+      : newKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk: Record<string, unknown> = { ...(pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid, use: 'sig' };
   if (!options.omitAlg) jwk.alg = alg;
   return {

@@ -1,10 +1,11 @@
 // An independent token issuer for tests: keys made by node:crypto, tokens signed by jose, keys
 // registered through auth.add_key. Also builds malformed tokens by hand.
-import { createSecretKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { base64url, exportJWK, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
 import type pg from 'pg';
 import { expect } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { newKeyPairSync } from '../../src/key-pair.js';
 
 export type Alg = 'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512'
   | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
@@ -24,10 +25,10 @@ function newKey(alg: Alg, kid: string): SigningKey {
     return { kid, alg, privateKey: secret, jwk: { kty: 'oct', k: base64url.encode(secret.export()), kid, alg } };
   }
   const pair = alg.startsWith('RS') || alg.startsWith('PS')
-    ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+    ? newKeyPairSync('rsa', { modulusLength: 2048 })
     : alg === 'EdDSA'
-      ? generateKeyPairSync('ed25519')
-      : generateKeyPairSync('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] });
+      ? newKeyPairSync('ed25519')
+      : newKeyPairSync('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] });
   const jwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
   return { kid, alg, privateKey: pair.privateKey, jwk: { ...jwk, kid, alg } };
 }
