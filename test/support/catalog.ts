@@ -57,8 +57,12 @@ const QUERIES: Record<string, string> = {
   roles: `
     SELECT r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.rolcanlogin,
            r.rolreplication, r.rolbypassrls, r.rolconnlimit,
+           -- the membership an install grants (to its installer, the schema's owner); roles are
+           -- cluster-wide, so members other test files grant meanwhile are not part of an install
            (SELECT pg_catalog.array_agg(m.member::regrole::text || ' admin=' || m.admin_option ORDER BY 1)
-              FROM pg_catalog.pg_auth_members m WHERE m.roleid = r.oid) AS members
+              FROM pg_catalog.pg_auth_members m
+             WHERE m.roleid = r.oid
+               AND m.member = (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = 'auth')) AS members
       FROM pg_catalog.pg_roles r WHERE r.rolname IN ('authenticated', 'anonymous') ORDER BY r.rolname`,
   algorithms: `SELECT * FROM auth.algorithms ORDER BY alg`,
   version: `SELECT auth.version() AS version`,
